@@ -1,0 +1,77 @@
+// warden's entry point: the command table, global options, and the one place errors become
+// exit codes.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli.h"
+#include "warden/error.h"
+#include "warden/events.h"
+
+namespace warden::cli {
+namespace {
+
+// The command table (STYLE.md: the CLI is a table). Each group lives in its own file.
+const CommandGroup kCommandGroups[] = {
+    {"lock", "Show, run under, and recover single-writer locks", add_lock_commands},
+};
+
+void configure_logging(const GlobalOptions& globals) {
+  EventSinkOptions sinks;
+  if (globals.log_json) sinks.stderr_format = EventSinkOptions::StderrFormat::kJson;
+  sinks.log_file = globals.log_file;
+  configure_events(sinks);
+}
+
+int run(int argc, char** argv) {
+  RunContext context;
+  const char* env_dir = std::getenv("WARDEN_DATA_DIR");
+  context.globals.data_dir = env_dir && *env_dir ? env_dir : "./data";
+
+  CLI::App app{"warden: keeps data pipelines safe from their own crashes"};
+  app.name("warden");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "warden 0.1.0");
+  app.option_defaults()->always_capture_default();
+  app.add_option("--data-dir", context.globals.data_dir,
+                 "Data directory (default ./data, or WARDEN_DATA_DIR)");
+  app.add_option("--log-file", context.globals.log_file, "Append events as JSON lines here");
+  app.add_flag("--log-json", context.globals.log_json, "Events on stderr as JSON lines");
+  app.footer(
+      "Exit codes: 0 ok, 1 error, 2 lock held, 3 verification found problems, 64 usage.\n"
+      "Run 'warden COMMAND --help' for a command's options and an example.");
+  app.parse_complete_callback([&] { configure_logging(context.globals); });
+
+  for (const CommandGroup& group : kCommandGroups) {
+    CLI::App* sub = app.add_subcommand(group.name, group.summary);
+    sub->require_subcommand(1);
+    group.add(*sub, context);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "warden: %s\n", e.what());
+    return exit_code_for(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warden: internal error: %s\n", e.what());
+    return kExitError;
+  }
+  return context.exit_code;
+}
+
+}  // namespace
+}  // namespace warden::cli
+
+int main(int argc, char** argv) { return warden::cli::run(argc, argv); }
