@@ -15,7 +15,12 @@ namespace {
 
 // The command table (STYLE.md: the CLI is a table). Each group lives in its own file.
 const CommandGroup kCommandGroups[] = {
+    {"sync", "Sync datasets into crash-safe, verified Parquet", add_sync_commands},
+    {"sample", "Create the embedded demo source (synthetic CRSP/Compustat/Fama-French)",
+     add_sample_commands},
     {"lock", "Show, run under, and recover single-writer locks", add_lock_commands},
+    {"guard", "Run a DuckDB job safely: holder detection, timeout, cleanup", add_guard_commands},
+    {"block", "Shared-memory DataBlocks: create, diagnose, recover, validate", add_block_commands},
 };
 
 void configure_logging(const GlobalOptions& globals) {

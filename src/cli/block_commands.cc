@@ -1,0 +1,13 @@
+// Placeholder until the block commands land (that work replaces this file).
+#include "cli.h"
+#include "warden/error.h"
+
+namespace warden::cli {
+
+void add_block_commands(CLI::App& group, RunContext&) {
+  group.add_subcommand("create", "Not built yet")->callback([] {
+    throw Error(ErrorCode::kInternal, "block: not built yet");
+  });
+}
+
+}  // namespace warden::cli
