@@ -141,6 +141,11 @@ bool ofd_is_locked_by_other(int fd, const std::string& path_for_errors);
 // database file. Returns the holder's pid (or -1 for an OFD holder, whose pid the kernel
 // does not report), or nullopt when the file is not locked.
 std::optional<pid_t> posix_lock_holder(const std::string& path);
+// Every process holding a classic POSIX lock (read or write) on `path`, from /proc/locks,
+// sorted. F_GETLK reports only one conflicting holder; DuckDB readers share read locks, so
+// this lists them all. Empty when none, or when /proc/locks cannot be read. Waiters ("->")
+// are not holders. Pids are as seen from this pid namespace.
+std::vector<pid_t> posix_lock_holders(const std::string& path);
 
 // ---- Processes -----------------------------------------------------------------------
 
@@ -178,6 +183,19 @@ std::optional<ProcessStat> process_stat(pid_t pid);
 std::optional<double> process_age_seconds(pid_t pid);
 // Pids of processes that have `path` open (scans /proc/*/fd; unreadable entries skipped).
 std::vector<pid_t> processes_with_file_open(const std::string& path);
+
+// Signals by name: "TERM", "SIGTERM", "term" or "15" -> 15 (nullopt if unknown); and back:
+// 15 -> "SIGTERM" ("signal 42" for one without a name here).
+std::optional<int> signal_number(const std::string& name);
+std::string signal_name(int signal);
+// kill(2) of one process (which need not be our child). Returns false when it no longer
+// exists (ESRCH); throws IoError for anything else (EPERM: not ours to signal).
+bool signal_process(pid_t pid, int signal);
+
+// ---- Waiting on descriptors -----------------------------------------------------------
+
+// Waits until fd is readable (or has hung up) or timeout passes (false). Retries EINTR.
+bool wait_readable(int fd, std::chrono::milliseconds timeout);
 
 // ---- Time ----------------------------------------------------------------------------
 

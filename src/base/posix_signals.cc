@@ -1,0 +1,55 @@
+// Signals by name, and signalling a process that is not our child.
+#include <signal.h>
+#include <string.h>
+
+#include <cctype>
+#include <cstdlib>
+
+#include "posix_internal.h"
+#include "warden/posix.h"
+
+namespace warden {
+
+namespace {
+
+struct SignalName {
+  const char* name;
+  int number;
+};
+
+constexpr SignalName kSignalNames[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL}, {"USR1", SIGUSR1},
+    {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+};
+
+}  // namespace
+
+std::optional<int> signal_number(const std::string& name) {
+  std::string upper;
+  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper.rfind("SIG", 0) == 0) upper = upper.substr(3);
+  for (const SignalName& entry : kSignalNames) {
+    if (upper == entry.name) return entry.number;
+  }
+  char* end = nullptr;
+  long number = std::strtol(name.c_str(), &end, 10);
+  if (!name.empty() && *end == '\0' && number > 0 && number < NSIG) return static_cast<int>(number);
+  return std::nullopt;
+}
+
+std::string signal_name(int signal) {
+  for (const SignalName& entry : kSignalNames) {
+    if (entry.number == signal) return std::string("SIG") + entry.name;
+  }
+  return "signal " + std::to_string(signal);
+}
+
+bool signal_process(pid_t pid, int signal) {
+  if (pid <= 0) return false;
+  if (::kill(pid, signal) == 0) return true;
+  int saved = errno;
+  if (saved == ESRCH) return false;
+  internal::throw_errno("send " + signal_name(signal) + " to pid", std::to_string(pid), saved);
+}
+
+}  // namespace warden
