@@ -1,0 +1,198 @@
+// PostgreSQL (and so WRDS) through libpq: settings, connections, a small pool, a token-bucket
+// rate limiter, retry of transient failures, and the COPY BINARY reader that the fast path
+// decodes from.
+//
+// WRDS facts that shape this (DESIGN.md "Sync facts"): about 7 connections per user and a
+// second-factor approval per new connection, so connections are few and reused; a slow link,
+// so every query has a timeout that really cancels it on the server; tables that are views,
+// so resume is by partition, not by ctid/xmin.
+//
+// Secrets: a password never appears in an error, event, log line or status output. Errors
+// name the server as redact_conninfo() shows it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "warden/error.h"
+
+namespace warden::pg {
+
+// How to reach the server and how to behave on it (the seed's WRDSConfig).
+struct Settings {
+  // A libpq URI ("postgresql://user@host:5432/db?sslmode=require") or key=value string.
+  // Anything it leaves out comes from the PG* environment, ~/.pgpass and pg_service.conf,
+  // exactly as libpq resolves them.
+  std::string conninfo;
+  // Optional: a shell command whose first line of output is the password (a secrets
+  // manager). Run once per new connection; never logged.
+  std::string password_command;
+  int pool_size = 3;                // connections kept open
+  int max_overflow = 2;             // extra connections opened under load, closed after
+  int server_connection_limit = 7;  // never more than this in total (WRDS allows ~7)
+  double queries_per_minute = 0;    // token bucket; 0 = unlimited (the seed uses 10)
+  std::chrono::milliseconds query_timeout{std::chrono::minutes(5)};
+  int max_retries = 3;  // transient failures retried this many times
+  std::chrono::milliseconds retry_base_delay{500};
+  std::chrono::milliseconds retry_max_delay{std::chrono::seconds(30)};
+  std::chrono::seconds connect_timeout{30};
+  std::string application_name = "warden";
+};
+
+// The WRDS preset: host wrds-pgdata.wharton.upenn.edu, port 9737, dbname wrds,
+// sslmode=require, user from WRDS_USERNAME or else PGUSER (left to libpq if neither).
+Settings wrds_preset();
+
+// Parses a --source value: "wrds", "postgresql://..." / "postgres://...", or key=value
+// conninfo. Throws InvalidArgumentError for anything else.
+Settings settings_from_source(const std::string& source);
+
+// The conninfo with any password removed ("password=***", "user:***@host"). Never throws.
+std::string redact_conninfo(const std::string& conninfo);
+
+// Whether a SQLSTATE is worth retrying: connection failures (08xxx), admin shutdown
+// (57P01..57P03), too many connections (53300), serialization failure (40001), deadlock
+// (40P01). Query cancellation (57014) is not: it is our own timeout.
+bool is_transient_sqlstate(std::string_view sqlstate);
+
+// A failure reported by the server or libpq. sqlstate is "" when libpq itself failed
+// (no connection). code() is kUnavailable for transient failures (retry), kTimeout for our
+// own statement timeout, kIo otherwise.
+class PostgresError : public Error {
+ public:
+  PostgresError(ErrorCode code, const std::string& message, std::string sqlstate)
+      : Error(code, message), sqlstate_(std::move(sqlstate)) {}
+  const std::string& sqlstate() const { return sqlstate_; }
+
+ private:
+  std::string sqlstate_;
+};
+
+// A clock seam for the rate limiter and backoff (tests drive time by hand).
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual std::chrono::steady_clock::time_point now() = 0;
+  virtual void sleep_for(std::chrono::nanoseconds duration) = 0;
+};
+Clock& system_clock();
+
+// Token bucket: `per_minute` tokens per minute, burst of at most max(1, per_minute/6)
+// (so a full bucket allows ~10 s worth at once). acquire() blocks until a token is free.
+// Thread-safe.
+class RateLimiter {
+ public:
+  explicit RateLimiter(double per_minute, Clock& clock = system_clock());
+  // Blocks (through clock.sleep_for) until a query may start.
+  void acquire();
+  // Tokens currently available (for tests and status).
+  double available();
+
+ private:
+  void refill_locked();
+  double per_minute_;
+  double capacity_;
+  double tokens_;
+  std::chrono::steady_clock::time_point last_;
+  Clock& clock_;
+  std::mutex mutex_;
+};
+
+// The delay before retry number `attempt` (1-based): base * 2^(attempt-1), capped at
+// max_delay, with full jitter in [delay/2, delay].
+std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds base,
+                                        std::chrono::milliseconds max_delay);
+
+// One PostgreSQL value as decoded from COPY BINARY.
+struct ColumnInfo {
+  std::string name;
+  uint32_t type_oid = 0;
+  std::string type_name;       // "numeric", "int4", ...
+  int32_t type_modifier = -1;  // numeric: ((precision << 16) | scale) + 4
+};
+
+// One connection. Not thread-safe (one user at a time: the pool hands it out); cancel()
+// may be called from another thread.
+class Connection {
+ public:
+  // Connects (blocking, up to connect_timeout). Throws PostgresError naming the redacted
+  // server and, where it can tell, the fix (bad password, pgpass mode, unreachable host).
+  explicit Connection(const Settings& settings);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs SQL that returns no rows (or ignores them). Applies the query timeout.
+  void execute(const std::string& sql);
+  // Runs a query and returns all rows as text (NULL -> nullopt). For small results only.
+  std::vector<std::vector<std::optional<std::string>>> query_text(const std::string& sql);
+  // Columns a query would return, without running it (a LIMIT 0 describe).
+  std::vector<ColumnInfo> describe(const std::string& sql);
+  // Streams `COPY (sql) TO STDOUT (FORMAT binary)`: on_data receives raw COPY chunks in
+  // order (each a whole row, as libpq delivers them). Applies the query timeout by
+  // cancelling on the server; afterwards the connection is usable again.
+  void copy_out_binary(const std::string& sql,
+                       const std::function<void(std::string_view chunk)>& on_data);
+  // Asks the server to cancel whatever this connection runs. Thread-safe. Never throws.
+  void cancel() noexcept;
+  // Whether the connection is still good (false after the server dropped it).
+  bool healthy() const;
+  // The server's version ("15.18") and its backend pid.
+  std::string server_version() const;
+  int backend_pid() const;
+  const std::string& redacted_target() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// A small pool: at most pool_size idle connections kept, pool_size + max_overflow (capped
+// by server_connection_limit) open at once. lease() blocks until one is free. Connections
+// found broken are dropped and replaced. Thread-safe.
+class Pool {
+ public:
+  explicit Pool(Settings settings);
+  ~Pool();
+
+  class Lease {
+   public:
+    Lease(Pool* pool, std::unique_ptr<Connection> connection);
+    Lease(Lease&&) noexcept;
+    ~Lease();
+    Connection& operator*() { return *connection_; }
+    Connection* operator->() { return connection_.get(); }
+
+   private:
+    Pool* pool_;
+    std::unique_ptr<Connection> connection_;
+  };
+
+  Lease lease();
+  int open_connections() const;
+  int idle_connections() const;
+  int max_connections() const;
+  // Connections opened over the pool's life (each one a second-factor prompt on WRDS).
+  int connections_opened() const;
+  const Settings& settings() const;
+
+ private:
+  void give_back(std::unique_ptr<Connection> connection);
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Runs fn with retries: on a PostgresError with code kUnavailable, waits backoff_delay and
+// tries again, up to settings.max_retries times; emits "source.retry" events. Rethrows the
+// last error, or any non-transient one at once.
+void with_retries(const Settings& settings, const std::function<void(int attempt)>& fn,
+                  Clock& clock = system_clock());
+
+}  // namespace warden::pg
