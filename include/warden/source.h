@@ -1,0 +1,126 @@
+// Where rows come from (DESIGN.md "source"): a Source runs a query and streams typed batches
+// with the schema known before the first batch. The interface is shaped for a network source
+// (WRDS is PostgreSQL behind a slow link, about 7 connections per user): one query at a
+// time, bounded memory (a batch at a time), a cheap server-side fingerprint so an incremental
+// sync can find revised history without pulling it, and Parquet written from the stream.
+//
+// Implementations: DuckDbSource (a DuckDB database file, the embedded source and the demo),
+// and the PostgreSQL/WRDS source behind the same interface.
+//
+// Thread-safety: a Source is used by one thread at a time. Every call blocks until the
+// source answers. Errors are warden::Error subclasses (duckdb::DuckDbError for DuckDB) whose
+// message names the query or file; kUnavailable means "retry later".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "warden/duckdb.h"
+#include "warden/storage.h"
+
+namespace warden {
+
+// A stream of batches for one query. schema() is known before the first next().
+class BatchStream {
+ public:
+  virtual ~BatchStream() = default;
+  virtual const TableSchema& schema() const = 0;
+  // The next batch (DuckDB's columnar chunk, up to 2048 rows, typed as schema() says), or
+  // nullopt at the end. Blocks. Memory: one batch at a time.
+  virtual std::optional<duckdb::DataChunk> next() = 0;
+};
+
+// The source's cheap summary of a partition: rows and an aggregate that changes when any
+// value changes (DuckDB: the sum of the rows' hashes). Computed by the server: no rows move.
+struct SourceFingerprint {
+  uint64_t rows = 0;
+  std::string aggregate;
+  bool operator==(const SourceFingerprint&) const = default;
+};
+
+// What a Parquet export wrote.
+struct ParquetExport {
+  uint64_t rows = 0;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // "duckdb:/path/sample.duckdb" (never a password).
+  virtual std::string describe() const = 0;
+  // The columns `query` returns, without running it to completion.
+  virtual TableSchema schema(const std::string& query) = 0;
+  // Runs `query` and streams its rows.
+  virtual std::unique_ptr<BatchStream> stream(const std::string& query) = 0;
+  // Count and aggregate over `query`'s rows, computed by the source.
+  virtual SourceFingerprint fingerprint(const std::string& query) = 0;
+  // Writes `query`'s rows to a new Parquet file at `path` (zstd). The file is complete when
+  // this returns but not yet fsynced; on failure a partial file may remain at `path` (the
+  // caller quarantines it). Throws Error(kDiskFull) when the disk fills. The default
+  // implementation streams batches into a private DuckDB (which spills to `spill_dir` past its
+  // memory limit, so memory stays bounded) and has DuckDB write the Parquet; DuckDbSource
+  // lets DuckDB copy straight from the database file.
+  virtual ParquetExport write_parquet(const std::string& query, const std::string& path,
+                                      const std::string& spill_dir);
+};
+
+// A DuckDB database file opened read-only (so any number of readers may share it; DuckDB
+// refuses while another process has it open read-write, and this says so).
+class DuckDbSource : public Source {
+ public:
+  struct Options {
+    int threads = 0;           // 0: DuckDB's default (all cores)
+    std::string memory_limit;  // "" : DuckDB's default (80% of RAM)
+    bool direct_copy = true;   // false: use the generic streaming export (tests)
+  };
+  // Throws duckdb::DuckDbError (kIo) naming the file when it cannot be opened.
+  explicit DuckDbSource(const std::string& path) : DuckDbSource(path, Options{}) {}
+  DuckDbSource(const std::string& path, Options options);
+
+  std::string describe() const override;
+  TableSchema schema(const std::string& query) override;
+  std::unique_ptr<BatchStream> stream(const std::string& query) override;
+  SourceFingerprint fingerprint(const std::string& query) override;
+  ParquetExport write_parquet(const std::string& query, const std::string& path,
+                              const std::string& spill_dir) override;
+  // Runs any SQL on the source (bounds, counts); for the sync's planning queries.
+  duckdb::Result query(const std::string& sql) { return connection_.query(sql); }
+
+ private:
+  std::string path_;
+  Options options_;
+  duckdb::Database database_;
+  duckdb::Connection connection_;
+};
+
+// Opens a source from its spec: "duckdb:PATH" (or a path ending in .duckdb/.db). Throws
+// InvalidArgumentError for an unknown scheme, naming the ones supported.
+std::unique_ptr<Source> open_source(const std::string& spec);
+
+// The schema of a DuckDB result's columns.
+TableSchema schema_of(const std::vector<duckdb::Column>& columns);
+
+// ---- The embedded sample (warden sample create) ---------------------------------------
+
+struct SampleOptions {
+  double scale = 1.0;  // 1: ~3 million crsp.dsf rows over 2000-2024
+  uint64_t seed = 42;
+  int first_year = 2000;
+  int last_year = 2024;
+};
+struct SampleSummary {
+  uint64_t dsf_rows = 0;
+  uint64_t funda_rows = 0;
+  uint64_t factors_rows = 0;
+};
+// Writes a synthetic, deterministic, WRDS-shaped DuckDB database at `path` (refuses if it
+// exists: InvalidArgumentError): crsp.dsf, comp.funda, ff.factors_daily with WRDS's column
+// names, exact DECIMALs where WRDS has NUMERIC, and NULLs where CRSP has them (first-day
+// returns, missing prices). Generated inside DuckDB with SQL, published by rename so a
+// crash leaves no half-made database. Same options, same rows.
+SampleSummary create_sample_database(const std::string& path, const SampleOptions& options);
+
+}  // namespace warden
