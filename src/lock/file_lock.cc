@@ -1,0 +1,379 @@
+// FileLock: publish, wait, release and refresh of one lock file (DESIGN.md "Lock file").
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+#include <variant>
+
+#include "lock_internal.h"
+#include "warden/events.h"
+#include "warden/failpoint.h"
+#include "warden/posix_names.h"
+
+namespace warden {
+
+using lock_internal::Judgement;
+using lock_internal::LockPaths;
+using lock_internal::Observation;
+
+namespace {
+
+// How long a recoverer waits for another recoverer (who holds the recovery mutex for a few
+// renames) before it looks again.
+constexpr std::chrono::milliseconds kRecoveryMutexWait{5000};
+// Rounds of publish / look / recover in one attempt before reporting the lock as busy: the
+// name can change under us (released, recovered, republished) but not forever.
+constexpr int kMaxRounds = 64;
+
+bool same_inode(const FileInfo& a, const FileInfo& b) {
+  return a.device == b.device && a.inode == b.inode;
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1fs", static_cast<double>(d.count()) / 1000.0);
+  return buffer;
+}
+
+LockToken token_of(const LockRecord& r) {
+  return LockToken{r.name, r.writer_id, r.token, r.acquired_at, r.expires_at};
+}
+
+nlohmann::json fields_of(const LockPaths& paths, const LockRecord& r) {
+  return {{"lock", paths.name},   {"path", paths.lock},           {"token", r.token},
+          {"pid", r.pid},         {"writer_id", r.writer_id},     {"hostname", r.hostname},
+          {"acquired_at", format_utc(r.acquired_at)}, {"expires_at", format_utc(r.expires_at)}};
+}
+
+}  // namespace
+
+struct FileLock::State {
+  State(std::string dir, std::string name, LockOptions opts)
+      : paths(dir, name), options(std::move(opts)) {}
+
+  LockPaths paths;
+  LockOptions options;
+  UniqueFd dir_fd;  // kept open: one directory fsync per acquisition, no reopen
+  UniqueFd held;    // carries the OFD lock while held
+  FileInfo held_info;
+  std::optional<LockRecord> record;  // ours, while held
+  uint64_t last_released_token = 0;
+  std::string last_released_writer;
+  bool stale_event_sent = false;
+
+  // Why the last attempt could not take the lock (for the wait and the error message).
+  struct Busy {
+    Observation seen;
+    Judgement judgement;
+  };
+
+  LockRecord new_record(uint64_t token) const {
+    const ProcessIdentity& me = self_identity();
+    LockRecord r;
+    r.name = paths.name;
+    r.pid = me.pid;
+    r.pid_start = me.start_time;
+    r.boot_id = me.boot_id;
+    r.hostname = me.hostname;
+    r.writer_id = options.writer_id.empty() ? random_uuid() : options.writer_id;
+    r.token = token;
+    r.acquired_at = WallClock::now();
+    r.refreshed_at = r.acquired_at;
+    r.expires_at = r.acquired_at + options.lease;
+    return r;
+  }
+
+  // A complete record in a fresh temp file, OFD-locked before anyone can see it, fsynced.
+  UniqueFd write_locked_temp(const LockRecord& r, std::string* temp, FileInfo* info) {
+    *temp = temp_name_beside(paths.lock);
+    auto fd = create_exclusive(*temp, 0644);
+    if (!fd) throw IoError("create " + *temp + ": exists already", EEXIST);
+    try {
+      if (!ofd_try_lock(fd->get(), true, *temp)) {
+        throw Error(ErrorCode::kInternal, "lock " + *temp + ": a brand-new file was locked");
+      }
+      write_all(fd->get(), r.to_json(), *temp);
+      fsync_fd(fd->get(), *temp);
+      *info = stat_fd(fd->get(), *temp);
+    } catch (...) {
+      ::warden::remove_file(*temp);
+      throw;
+    }
+    return std::move(*fd);
+  }
+
+  [[noreturn]] void lose(const std::string& operation, const std::string& why) {
+    LockRecord r = *record;
+    held.reset();
+    record.reset();
+    std::string message = operation + " lock " + paths.name + " (" + paths.lock +
+                          "): no longer held: " + why + ". Stop writing: another writer may " +
+                          "hold it now (token " + std::to_string(r.token) + " is fenced off)";
+    emit_event(EventLevel::kError, "lock.lost", message, fields_of(paths, r));
+    throw LockRecoveryError(message, ErrorCode::kLockLost);
+  }
+
+  // Replaces the published record with `r` atomically (refresh, or a token correction):
+  // exchange a new locked temp with the lock name, check that what we displaced is our own
+  // record, and undo the exchange if it was not.
+  void republish(const LockRecord& r, const std::string& operation) {
+    std::string temp;
+    FileInfo info;
+    UniqueFd fd = write_locked_temp(r, &temp, &info);
+    WARDEN_FAILPOINT("lock.refresh.after_temp_write");
+    if (!rename_exchange(temp, paths.lock)) {
+      ::warden::remove_file(temp);
+      lose(operation, "its file " + paths.lock + " is gone (force-unlocked or recovered)");
+    }
+    auto displaced = stat_path(temp);
+    if (!displaced || !same_inode(*displaced, held_info)) {
+      rename_exchange(temp, paths.lock);  // give the name back to whoever holds it now
+      ::warden::remove_file(temp);
+      lose(operation, "its file was replaced by another holder's");
+    }
+    WARDEN_FAILPOINT("lock.refresh.after_exchange");
+    fsync_fd(dir_fd.get(), paths.dir);
+    ::warden::remove_file(temp);  // our previous record
+    held = std::move(fd);
+    held_info = info;
+    record = r;
+  }
+
+  // One publish: the lock is ours iff link() wins the name.
+  std::optional<LockToken> try_publish() {
+    const uint64_t issued = lock_internal::read_token(paths);
+    LockRecord r = new_record(issued + 1);
+    std::string temp;
+    FileInfo info;
+    UniqueFd fd = write_locked_temp(r, &temp, &info);
+    WARDEN_FAILPOINT("lock.acquire.after_temp_write");
+    bool won = false;
+    try {
+      won = link_noreplace(temp, paths.lock);
+    } catch (...) {
+      ::warden::remove_file(temp);
+      throw;
+    }
+    ::warden::remove_file(temp);
+    if (!won) return std::nullopt;
+    WARDEN_FAILPOINT("lock.acquire.after_link");
+    held = std::move(fd);
+    held_info = info;
+    record = r;
+    try {
+      // The token was read before we held the lock; another holder may have issued it since.
+      // Now that we hold the lock nobody else can issue one, so re-read and correct.
+      const uint64_t now_issued = lock_internal::read_token(paths);
+      if (now_issued >= r.token) {
+        r.token = now_issued + 1;
+        republish(r, "acquire");
+      }
+      lock_internal::write_token(paths, r.token);
+      WARDEN_FAILPOINT("lock.acquire.after_token");
+      // One directory fsync makes both the lock name and the token durable: the token is a
+      // symlink, whose target lives in its inode, not in file data.
+      fsync_fd(dir_fd.get(), paths.dir);
+    } catch (...) {
+      abandon();
+      throw;
+    }
+    WARDEN_FAILPOINT("lock.acquire.after_dir_fsync");
+    stale_event_sent = false;
+    emit_event(EventLevel::kInfo, "lock.acquired",
+               "acquired lock " + paths.name + " (token " + std::to_string(r.token) + ")",
+               fields_of(paths, r));
+    return token_of(r);
+  }
+
+  // Drops a half-made acquisition: our file goes (if it is still ours), the OFD lock with it.
+  void abandon() noexcept {
+    try {
+      auto now = stat_path(paths.lock);
+      if (now && same_inode(*now, held_info)) ::warden::remove_file(paths.lock);
+    } catch (...) {
+    }
+    held.reset();
+    record.reset();
+  }
+
+  void note_long_hold(const LockRecord& r) {
+    if (stale_event_sent || WallClock::now() - r.acquired_at <= options.max_hold) return;
+    stale_event_sent = true;
+    emit_event(EventLevel::kWarning, "sync.lock.stale",
+               "lock " + paths.name + " has been held for longer than " +
+                   seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(
+                       options.max_hold)) +
+                   " by " + lock_internal::describe_holder(r) +
+                   ": check that the job is really still working",
+               fields_of(paths, r));
+  }
+
+  // Publish, or look at what is there: recover it if stale, report it if held.
+  std::variant<LockToken, Busy> attempt() {
+    if (record) {
+      throw InvalidArgumentError("acquire lock " + paths.name +
+                                 ": this FileLock already holds it (release it first)");
+    }
+    Busy busy;
+    for (int round = 0; round < kMaxRounds; ++round) {
+      if (auto token = try_publish()) return *token;
+      Observation seen = lock_internal::observe(paths);
+      if (seen.kind == Observation::Kind::kAbsent) continue;
+      if (seen.kind == Observation::Kind::kMalformed) lock_internal::throw_malformed(paths, seen);
+      Judgement j = lock_internal::judge(seen, options, WallClock::now());
+      if (j.verdict == LockVerdict::kHeld || j.verdict == LockVerdict::kRemoteUnverifiable) {
+        note_long_hold(*seen.record);
+        return Busy{std::move(seen), std::move(j)};
+      }
+      lock_internal::recover_stale(paths, seen, j, kRecoveryMutexWait);
+      busy = Busy{std::move(seen), std::move(j)};
+    }
+    return busy;
+  }
+
+  [[noreturn]] void give_up(const Busy& busy, std::chrono::milliseconds waited) {
+    std::string holder = busy.seen.record ? lock_internal::describe_holder(*busy.seen.record)
+                                          : std::string("an unknown holder");
+    throw LockAcquisitionError(
+        "acquire lock " + paths.name + " (" + paths.lock + "): held by " + holder + " — " +
+        busy.judgement.reason + "; gave up after waiting " + seconds_text(waited) +
+        ". Wait for it to finish (see `warden lock status`); if that holder is hung, stop it " +
+        "and its lock is recovered automatically");
+  }
+};
+
+FileLock::FileLock(std::string lock_dir, std::string name, LockOptions options) {
+  validate_lock_name(name);
+  if (options.lease.count() <= 0 || options.refresh_interval.count() <= 0 ||
+      options.refresh_interval >= options.lease) {
+    throw InvalidArgumentError("lock " + name + ": refresh_interval must be positive and " +
+                               "shorter than the lease");
+  }
+  make_directories(lock_dir);
+  state_ = std::make_unique<State>(std::move(lock_dir), std::move(name), std::move(options));
+  state_->dir_fd = open_directory(state_->paths.dir);
+}
+
+FileLock::~FileLock() {
+  if (state_ && state_->record) {
+    try {
+      release(token_of(*state_->record));
+    } catch (const std::exception& e) {
+      emit_event(EventLevel::kError, "lock.release_failed",
+                 std::string("release on destruction failed: ") + e.what(),
+                 {{"lock", state_->paths.name}});
+    }
+  }
+}
+
+const std::string& FileLock::name() const { return state_->paths.name; }
+const LockOptions& FileLock::options() const { return state_->options; }
+const std::string& FileLock::path() const { return state_->paths.lock; }
+int FileLock::held_fd() const { return state_->record ? state_->held.get() : -1; }
+
+std::optional<LockToken> FileLock::try_acquire() {
+  auto result = state_->attempt();
+  if (auto* token = std::get_if<LockToken>(&result)) return *token;
+  return std::nullopt;
+}
+
+LockToken FileLock::acquire(std::chrono::milliseconds timeout) {
+  const auto start = SteadyClock::now();
+  const auto deadline = start + timeout;
+  std::chrono::milliseconds backoff{5};
+  bool announced = false;
+  for (;;) {
+    auto result = state_->attempt();
+    if (auto* token = std::get_if<LockToken>(&result)) return *token;
+    auto& busy = std::get<State::Busy>(result);
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    if (left.count() <= 0) {
+      state_->give_up(busy, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                SteadyClock::now() - start));
+    }
+    if (!announced && busy.seen.record) {
+      announced = true;
+      emit_event(EventLevel::kDebug, "lock.waiting",
+                 "waiting for lock " + name() + ": " + busy.judgement.reason,
+                 fields_of(state_->paths, *busy.seen.record));
+    }
+    if (busy.judgement.verdict == LockVerdict::kHeld && busy.seen.fd) {
+      // Same host: sleep in the kernel until the holder's OFD lock goes (release, refresh or
+      // death), then look again. A shared lock is enough to wait with and never blocks the
+      // holder; it is dropped at once.
+      if (ofd_lock_wait(busy.seen.fd.get(), false, left, state_->paths.lock)) {
+        ofd_unlock(busy.seen.fd.get(), state_->paths.lock);
+      }
+      continue;
+    }
+    // Another host: nothing to block on. Jittered exponential backoff, so waiters on many
+    // hosts do not retry in step.
+    auto jittered = std::chrono::milliseconds(
+        backoff.count() / 2 + static_cast<int64_t>(random_u64() % (backoff.count() + 1)));
+    std::this_thread::sleep_for(std::min(jittered, left));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+void FileLock::release(const LockToken& token) {
+  State& s = *state_;
+  if (!s.record) {
+    if (token.token == s.last_released_token && token.writer_id == s.last_released_writer) {
+      return;  // released already
+    }
+    throw LockRecoveryError("release lock " + s.paths.name + ": token " +
+                            std::to_string(token.token) + " (writer " + token.writer_id +
+                            ") is not held through this FileLock; the lock was left untouched");
+  }
+  if (token.token != s.record->token || token.writer_id != s.record->writer_id) {
+    throw LockRecoveryError("release lock " + s.paths.name + ": token " +
+                            std::to_string(token.token) + " (writer " + token.writer_id +
+                            ") is not the current holder's (token " +
+                            std::to_string(s.record->token) + ", writer " +
+                            s.record->writer_id + "); the lock was left untouched");
+  }
+  // Move the file to a private name first and check it is ours before removing it: between a
+  // check and an unlink at the public name, the name could change hands.
+  const std::string moved = s.paths.private_name("release");
+  if (!try_rename(s.paths.lock, moved)) {
+    s.lose("release", "its file " + s.paths.lock + " is gone (force-unlocked or recovered)");
+  }
+  auto info = stat_path(moved);
+  if (!info || !same_inode(*info, s.held_info)) {
+    rename_noreplace(moved, s.paths.lock);
+    s.lose("release", "its file was replaced by another holder's");
+  }
+  WARDEN_FAILPOINT("lock.release.after_rename");
+  remove_file(moved);
+  // No directory fsync: if a crash undoes the unlink, the record comes back from an earlier
+  // boot and is judged stale at once.
+  LockRecord r = *s.record;
+  s.held.reset();  // drops the OFD lock: a waiter blocked on it wakes now
+  s.record.reset();
+  s.last_released_token = r.token;
+  s.last_released_writer = r.writer_id;
+  WARDEN_FAILPOINT("lock.release.after_unlock");
+  emit_event(EventLevel::kInfo, "lock.released",
+             "released lock " + s.paths.name + " (token " + std::to_string(r.token) + ")",
+             fields_of(s.paths, r));
+}
+
+LockToken FileLock::refresh(const LockToken& token) {
+  State& s = *state_;
+  if (!s.record || token.token != s.record->token || token.writer_id != s.record->writer_id) {
+    throw LockRecoveryError("refresh lock " + s.paths.name + ": token " +
+                            std::to_string(token.token) + " (writer " + token.writer_id +
+                            ") is not held through this FileLock; stop writing");
+  }
+  LockRecord r = *s.record;
+  r.refreshed_at = WallClock::now();
+  r.expires_at = r.refreshed_at + s.options.lease;
+  s.republish(r, "refresh");
+  s.note_long_hold(r);
+  emit_event(EventLevel::kDebug, "lock.refreshed",
+             "refreshed lock " + s.paths.name + " until " + format_utc(r.expires_at),
+             fields_of(s.paths, r));
+  return token_of(r);
+}
+
+}  // namespace warden
