@@ -184,13 +184,33 @@ std::optional<double> process_age_seconds(pid_t pid);
 // Pids of processes that have `path` open (scans /proc/*/fd; unreadable entries skipped).
 std::vector<pid_t> processes_with_file_open(const std::string& path);
 
-// Signals by name: "TERM", "SIGTERM", "term" or "15" -> 15 (nullopt if unknown); and back:
-// 15 -> "SIGTERM" ("signal 42" for one without a name here).
+// Signals by name: "TERM", "SIGTERM", "term" or "15" -> 15; nullopt if unknown. (The other
+// way round is signal_name() in process.h.)
 std::optional<int> signal_number(const std::string& name);
-std::string signal_name(int signal);
 // kill(2) of one process (which need not be our child). Returns false when it no longer
 // exists (ESRCH); throws IoError for anything else (EPERM: not ours to signal).
 bool signal_process(pid_t pid, int signal);
+
+// ---- Descendants (a job's leftovers) -------------------------------------------------
+
+// prctl(PR_SET_CHILD_SUBREAPER): while on, descendants orphaned by their parent's death are
+// reparented to this process instead of to init, so it can still find and stop them.
+void set_child_subreaper(bool on);
+// This process's children now (a scan of /proc/*/stat), sorted; zombies included.
+std::vector<pid_t> list_children();
+struct DescendantSweep {
+  bool found = false;            // something was left to stop
+  bool needed_kill = false;      // SIGTERM and the grace were not enough
+  std::vector<pid_t> survivors;  // still there after SIGKILL (state D): should be empty
+};
+// Stops what is left of a job after its leader ended: SIGTERM to process group `pgid` and to
+// every child of this process not in `keep` (a subreaper's reparented orphans, which may have
+// left the group with setsid), up to `grace` for them to end, then SIGKILL, repeated until
+// none is left (at most 10 s more), reaping each child. Children in `keep` (those that
+// existed before the job) are never signalled or reaped. Returns at once when nothing is
+// left. Blocks. Never throws.
+DescendantSweep stop_descendants(pid_t pgid, std::chrono::milliseconds grace,
+                                 const std::vector<pid_t>& keep);
 
 // ---- Waiting on descriptors -----------------------------------------------------------
 

@@ -1,4 +1,4 @@
-// Signals by name, and signalling a process that is not our child.
+// Signal numbers by name, and signalling a process that is not our child.
 #include <signal.h>
 #include <string.h>
 
@@ -37,19 +37,12 @@ std::optional<int> signal_number(const std::string& name) {
   return std::nullopt;
 }
 
-std::string signal_name(int signal) {
-  for (const SignalName& entry : kSignalNames) {
-    if (entry.number == signal) return std::string("SIG") + entry.name;
-  }
-  return "signal " + std::to_string(signal);
-}
-
 bool signal_process(pid_t pid, int signal) {
   if (pid <= 0) return false;
   if (::kill(pid, signal) == 0) return true;
   int saved = errno;
   if (saved == ESRCH) return false;
-  internal::throw_errno("send " + signal_name(signal) + " to pid", std::to_string(pid), saved);
+  internal::throw_errno("send signal " + std::to_string(signal) + " to pid", std::to_string(pid), saved);
 }
 
 }  // namespace warden

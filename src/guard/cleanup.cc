@@ -4,6 +4,7 @@
 
 #include "warden/events.h"
 #include "warden/guard.h"
+#include "warden/process.h"
 
 namespace warden {
 

@@ -1,0 +1,309 @@
+// `warden guard run`, seed 004's scenarios as real processes: A a stuck job past its timeout,
+// B SIGTERM/SIGINT to the guard, C a crash (SIGKILL) of guard and job, D a double run.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "guard_test_support.h"
+#include "warden/guard.h"
+
+namespace warden {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Child;
+using testing::ChildResult;
+using testing::TempDir;
+
+std::vector<std::string> guard_args(const std::string& db, std::vector<std::string> options,
+                                    std::vector<std::string> command) {
+  std::vector<std::string> args = {"guard", "run", "--db", db};
+  args.insert(args.end(), options.begin(), options.end());
+  args.push_back("--");
+  args.insert(args.end(), command.begin(), command.end());
+  return args;
+}
+
+Child spawn_guard(const std::string& db, std::vector<std::string> options,
+                  std::vector<std::string> command, std::map<std::string, std::string> env = {}) {
+  std::vector<std::string> argv = {testing::warden_binary()};
+  for (const std::string& arg : guard_args(db, std::move(options), std::move(command))) {
+    argv.push_back(arg);
+  }
+  return Child::spawn(argv, env, true);
+}
+
+bool lease_is_free(const std::string& db) {
+  return inspect_guard(db).lease.verdict == LockVerdict::kFree;
+}
+
+// A: the job and two grandchildren (one left the process group with setsid) are stopped at
+// the timeout; exit 124; the lease is released.
+TEST(GuardRun, ScenarioA_StuckJobIsKilledWithItsGrandchildrenAtTheTimeout) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  const std::string script =
+      "sleep 300 & echo $! > \"$D/grandchild\"; "
+      "setsid sleep 300 & echo $! > \"$D/escaped\"; "
+      "sleep 300";
+  ChildResult result = testing::run_warden(
+      guard_args(db, {"--timeout", "500ms", "--kill-after", "2s"}, {"/bin/sh", "-c", script}),
+      {{"D", dir.path()}});
+  EXPECT_EQ(result.exit_code, 124) << result.err;
+  EXPECT_NE(result.err.find("TIMEOUT after"), std::string::npos) << result.err;
+  pid_t grandchild = testing::read_pid_file(dir / "grandchild");
+  pid_t escaped = testing::read_pid_file(dir / "escaped");
+  ASSERT_GT(grandchild, 0);
+  ASSERT_GT(escaped, 0);
+  EXPECT_FALSE(testing::process_alive(grandchild));
+  EXPECT_FALSE(testing::process_alive(escaped));
+  EXPECT_TRUE(lease_is_free(db));
+}
+
+TEST(GuardRun, ScenarioA_JobIgnoringTermIsKilledAfterTheGraceWithExit137) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  ChildResult result =
+      testing::run_warden(guard_args(db, {"--timeout", "300ms", "--kill-after", "300ms"},
+                                     {"/bin/sh", "-c", "trap '' TERM; sleep 300"}));
+  EXPECT_EQ(result.exit_code, 137) << result.err;
+  EXPECT_TRUE(lease_is_free(db));
+}
+
+// B: a signal to the guard reaches the job's group; the guard releases the lease and exits
+// 128+N.
+class GuardRunSignal : public ::testing::TestWithParam<int> {};
+
+TEST_P(GuardRunSignal, ScenarioB_SignalToTheGuardStopsTheJobAndReleasesTheLease) {
+  const int signal = GetParam();
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  Child guard =
+      spawn_guard(db, {"--timeout", "5m"}, {"/bin/sh", "-c", "echo $$ > \"$D/job\"; sleep 300"},
+                  {{"D", dir.path()}});
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_pid_file(dir / "job") > 0; }));
+  pid_t job = testing::read_pid_file(dir / "job");
+  EXPECT_FALSE(lease_is_free(db));
+  guard.kill(signal);
+  ChildResult result = guard.wait();
+  EXPECT_TRUE(result.exited) << "the guard itself died of signal " << result.signal;
+  EXPECT_EQ(result.exit_code, 128 + signal) << result.err;
+  EXPECT_FALSE(testing::process_alive(job));
+  EXPECT_TRUE(lease_is_free(db));
+}
+
+INSTANTIATE_TEST_SUITE_P(TermIntHup, GuardRunSignal, ::testing::Values(SIGTERM, SIGINT, SIGHUP));
+
+// C: guard and job SIGKILLed (a crash, the OOM killer): the next run finds the dead holder's
+// lease, recovers it, says so, and runs.
+TEST(GuardRun, ScenarioC_NextRunRecoversTheLeaseOfAKilledGuardAndRuns) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  Child guard = spawn_guard(db, {}, {"/bin/sh", "-c", "echo $$ > \"$D/job\"; sleep 300"},
+                            {{"D", dir.path()}});
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_pid_file(dir / "job") > 0; }));
+  pid_t job = testing::read_pid_file(dir / "job");
+  guard.kill(SIGKILL);
+  ::kill(-job, SIGKILL);
+  guard.wait();
+  ASSERT_TRUE(testing::wait_until([&] { return !testing::process_alive(job); }));
+  GuardStatus status = inspect_guard(db);
+  EXPECT_TRUE(status.stale_lease()) << lock_verdict_name(status.lease.verdict);
+  EXPECT_FALSE(status.held());
+
+  ChildResult next = testing::run_warden(
+      guard_args(db, {}, {"/bin/sh", "-c", "echo ran > \"$D/marker\""}), {{"D", dir.path()}});
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_NE(next.err.find("recovered the stale lease of pid " + std::to_string(guard.pid())),
+            std::string::npos)
+      << next.err;
+  EXPECT_EQ(testing::slurp(dir / "marker"), "ran\n");
+  EXPECT_TRUE(lease_is_free(db));
+}
+
+// C: a DuckDB writer run under the guard is SIGKILLed with its guard: the next run reports
+// the WAL the crash left, and cleanup replays it with every row intact.
+TEST(GuardRun, ScenarioC_WalOfAKilledGuardedWriterIsReportedThenReplayedByCleanup) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  Child guard = spawn_guard(db, {}, {testing::self_binary()},
+                            testing::duckdb_helper_env("write", db, dir / "ready", 1000));
+  ASSERT_TRUE(
+      testing::wait_until([&] { return fs::exists(dir / "ready"); }, std::chrono::seconds(30)));
+  pid_t writer = testing::read_pid_file(dir / "ready");
+  guard.kill(SIGKILL);
+  ::kill(writer, SIGKILL);
+  guard.wait();
+  ASSERT_TRUE(testing::wait_until([&] { return !testing::process_alive(writer); }));
+
+  ChildResult next = testing::run_warden(guard_args(db, {}, {"/bin/true"}));
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_NE(next.err.find("with no live holder: a crash left it"), std::string::npos) << next.err;
+
+  ChildResult cleanup = testing::run_warden({"guard", "cleanup", "--db", db, "--yes"});
+  EXPECT_EQ(cleanup.exit_code, 0) << cleanup.out << cleanup.err;
+  EXPECT_FALSE(fs::exists(db + ".wal"));
+  testing::TableCount count = testing::count_rows(db);
+  ASSERT_TRUE(count.ok) << count.error;
+  EXPECT_EQ(count.rows, 1000);
+  EXPECT_EQ(count.sum, 999 * 1000 / 2);
+}
+
+// D: a second run while the first is live is refused with exit 1, the holder named.
+TEST(GuardRun, ScenarioD_SecondRunIsRefusedAndNamesTheLiveGuard) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  Child first = spawn_guard(db, {}, {"/bin/sh", "-c", "echo $$ > \"$D/job\"; sleep 300"},
+                            {{"D", dir.path()}});
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_pid_file(dir / "job") > 0; }));
+  ChildResult second = testing::run_warden(
+      guard_args(db, {}, {"/bin/sh", "-c", "touch \"$D/second\""}), {{"D", dir.path()}});
+  EXPECT_EQ(second.exit_code, 1) << second.err;
+  EXPECT_NE(second.err.find("BLOCKED"), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("pid " + std::to_string(first.pid())), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("the warden guard lease"), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("warden guard cleanup --db " + guard_paths(db).db), std::string::npos)
+      << second.err;
+  EXPECT_FALSE(fs::exists(dir / "second"));
+  first.kill(SIGTERM);
+  EXPECT_EQ(first.wait().exit_code, 128 + SIGTERM);
+}
+
+TEST(GuardRun, ScenarioD_RefusedWhenAPlainDuckDbProcessHoldsTheFile) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  Child holder = testing::start_duckdb_helper("hold", db, dir / "ready");
+  ChildResult result = testing::run_warden(
+      guard_args(db, {}, {"/bin/sh", "-c", "touch \"$D/ran\""}), {{"D", dir.path()}});
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find("pid " + std::to_string(holder.pid())), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("DuckDB's lock on the database"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("running "), std::string::npos) << result.err;
+  EXPECT_FALSE(fs::exists(dir / "ran"));
+  EXPECT_TRUE(lease_is_free(db));
+  EXPECT_FALSE(holder.finished());
+}
+
+TEST(GuardRun, GuardedDuckDbWriterCommitsItsRows) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  ChildResult result =
+      testing::run_warden(guard_args(db, {"--timeout", "2m"}, {testing::self_binary()}),
+                          testing::duckdb_helper_env("insert", db, "", 500));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  testing::TableCount count = testing::count_rows(db);
+  ASSERT_TRUE(count.ok) << count.error;
+  EXPECT_EQ(count.rows, 500);
+  EXPECT_TRUE(lease_is_free(db));
+}
+
+TEST(GuardRun, OutputIsStreamedThroughUnchanged) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  ChildResult result = testing::run_warden(guard_args(
+      db, {}, {"/bin/sh", "-c", "printf 'one\\ttwo\\n\\001three'; printf 'to err' >&2"}));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "one\ttwo\n\001three");
+  EXPECT_EQ(result.err, "to err");
+}
+
+TEST(GuardRun, JobSeesItsDatabaseAndFencingToken) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  ChildResult result = testing::run_warden(
+      guard_args(db, {}, {"/bin/sh", "-c", "echo \"$WARDEN_GUARD_DB $WARDEN_GUARD_TOKEN\""}));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  const std::string expected_prefix = guard_paths(db).db + " ";
+  ASSERT_EQ(result.out.rfind(expected_prefix, 0), 0u) << result.out;
+  EXPECT_GT(std::stoull(result.out.substr(expected_prefix.size())), 0u);
+}
+
+TEST(GuardRun, NotifierGetsTheOutcomeAndItsFailureKeepsTheExitCode) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  const std::string notify = "env | grep '^WARDEN_GUARD_' | sort > \"$D/notified\"; exit 7";
+  ChildResult result = testing::run_warden(
+      guard_args(db, {"--notify-cmd", notify}, {"/bin/sh", "-c", "exit 3"}), {{"D", dir.path()}});
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  EXPECT_NE(result.err.find("notifier exited with 7 (the exit code is unchanged)"),
+            std::string::npos)
+      << result.err;
+  std::string env = testing::slurp(dir / "notified");
+  EXPECT_NE(env.find("WARDEN_GUARD_STATUS=failed\n"), std::string::npos) << env;
+  EXPECT_NE(env.find("WARDEN_GUARD_EXIT_CODE=3\n"), std::string::npos) << env;
+  EXPECT_NE(env.find("WARDEN_GUARD_DURATION_SECONDS="), std::string::npos) << env;
+  EXPECT_NE(env.find("WARDEN_GUARD_DB=" + db + "\n"), std::string::npos) << env;
+
+  ChildResult timed_out = testing::run_warden(
+      guard_args(db, {"--timeout", "200ms", "--notify-cmd", notify}, {"/bin/sleep", "30"}),
+      {{"D", dir.path()}});
+  EXPECT_EQ(timed_out.exit_code, 124) << timed_out.err;
+  env = testing::slurp(dir / "notified");
+  EXPECT_NE(env.find("WARDEN_GUARD_STATUS=timed_out\n"), std::string::npos) << env;
+  EXPECT_NE(env.find("WARDEN_GUARD_EXIT_CODE=124\n"), std::string::npos) << env;
+}
+
+TEST(GuardRun, EventsNameTimeoutBlockedRecoveredAndFinished) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  const std::string log = dir / "events.jsonl";
+  testing::run_warden({"--log-file", log, "guard", "run", "--db", db, "--timeout", "200ms", "--",
+                       "/bin/sleep", "30"});
+  Child holder = testing::start_duckdb_helper("hold", db, dir / "ready");
+  testing::run_warden({"--log-file", log, "guard", "run", "--db", db, "--", "/bin/true"});
+  holder.kill(SIGKILL);
+  holder.wait();
+  std::string events = testing::slurp(log);
+  for (const char* name : {"\"guard.timeout\"", "\"guard.finished\"", "\"guard.blocked\""}) {
+    EXPECT_NE(events.find(name), std::string::npos) << name << " missing from\n" << events;
+  }
+}
+
+// Exit codes match coreutils timeout on the same commands (run both, compare).
+struct ExitCase {
+  const char* name;
+  std::string timeout_args;  // for coreutils timeout: "[OPTIONS] DURATION"
+  std::string guard_args;    // for warden guard run
+  std::string command;
+  int expected;
+};
+
+class GuardRunExitCodes : public ::testing::TestWithParam<ExitCase> {};
+
+TEST_P(GuardRunExitCodes, MatchCoreutilsTimeout) {
+  const ExitCase& c = GetParam();
+  TempDir dir;
+  testing::spit(dir / "not-executable", "#!/bin/sh\nexit 0\n");
+  ::chmod((dir / "not-executable").c_str(), 0644);
+  std::map<std::string, std::string> env = {{"D", dir.path()}};
+  int coreutils = testing::shell_status("timeout " + c.timeout_args + " " + c.command, env);
+  int guard = testing::shell_status(shell_quote(testing::warden_binary()) + " guard run --db " +
+                                        shell_quote(dir / "f.duckdb") + " " + c.guard_args +
+                                        " -- " + c.command,
+                                    env);
+  EXPECT_EQ(coreutils, c.expected) << c.name;
+  EXPECT_EQ(guard, coreutils) << c.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    SameCommands, GuardRunExitCodes,
+    ::testing::Values(
+        ExitCase{"true", "5", "--timeout 5s", "true", 0},
+        ExitCase{"false", "5", "--timeout 5s", "false", 1},
+        ExitCase{"exit3", "5", "--timeout 5s", "sh -c 'exit 3'", 3},
+        ExitCase{"timeout", "0.3", "--timeout 300ms", "sleep 10", 124},
+        ExitCase{"ignores_term", "-k 0.3 0.3", "--timeout 300ms --kill-after 300ms",
+                 "sh -c 'trap \"\" TERM; sleep 10'", 137},
+        ExitCase{"preserve", "--preserve-status 0.3", "--timeout 300ms --preserve-status",
+                 "sleep 10", 143},
+        ExitCase{"own_signal", "5", "--timeout 5s", "sh -c 'kill -USR1 $$'", 138},
+        ExitCase{"missing", "5", "--timeout 5s", "no-such-command-warden-test", 127},
+        ExitCase{"missing_path", "5", "--timeout 5s", "/nonexistent/warden-test", 127},
+        ExitCase{"not_executable", "5", "--timeout 5s", "\"$D/not-executable\"", 126}),
+    [](const ::testing::TestParamInfo<ExitCase>& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace warden
