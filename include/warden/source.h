@@ -57,6 +57,12 @@ class Source {
   virtual std::unique_ptr<BatchStream> stream(const std::string& query) = 0;
   // Count and aggregate over `query`'s rows, computed by the source.
   virtual SourceFingerprint fingerprint(const std::string& query) = 0;
+  // The first and last calendar year of `date_column` over `query`'s rows, computed by the
+  // source; nullopt when it has no rows. The default streams one row of
+  // "SELECT min(extract(year FROM c))::integer, max(...)" (valid SQL in PostgreSQL and
+  // DuckDB alike).
+  virtual std::optional<std::pair<int, int>> year_range(const std::string& query,
+                                                        const std::string& date_column);
   // Writes `query`'s rows to a new Parquet file at `path` (zstd). The file is complete when
   // this returns but not yet fsynced; on failure a partial file may remain at `path` (the
   // caller quarantines it). Throws Error(kDiskFull) when the disk fills. The default

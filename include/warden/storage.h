@@ -151,6 +151,7 @@ struct Manifest {
   std::string committed_at;
   TableSchema schema;
   std::vector<ManifestFile> files;  // sorted by year, one per year
+  bool operator==(const Manifest&) const = default;
 
   // Inserts or replaces the entry for file.year.
   void upsert(const ManifestFile& file);

@@ -66,6 +66,17 @@ ParquetExport Source::write_parquet(const std::string& query, const std::string&
   return out;
 }
 
+std::optional<std::pair<int, int>> Source::year_range(const std::string& query,
+                                                      const std::string& date_column) {
+  const std::string column = duckdb::quote_identifier(date_column);
+  std::unique_ptr<BatchStream> rows =
+      stream("SELECT min(extract(year FROM " + column + "))::integer, max(extract(year FROM " +
+             column + "))::integer FROM (" + query + ") AS q");
+  std::optional<duckdb::DataChunk> chunk = rows->next();
+  if (!chunk || chunk->size() == 0 || chunk->is_null(0, 0)) return std::nullopt;
+  return std::pair<int, int>(chunk->value<int32_t>(0, 0), chunk->value<int32_t>(1, 0));
+}
+
 DuckDbSource::DuckDbSource(const std::string& path, Options options)
     : path_(path),
       options_(options),

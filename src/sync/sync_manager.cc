@@ -1,0 +1,295 @@
+// SyncManager: full and incremental sync, resume from checkpoints.
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "partition.h"
+#include "warden/error.h"
+#include "warden/events.h"
+#include "warden/failpoint.h"
+#include "warden/posix.h"
+#include "warden/sync.h"
+
+namespace warden {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string now_utc() { return format_utc(std::chrono::system_clock::now()); }
+
+bool is_temp_name(const std::string& name) {
+  return !name.empty() && name[0] == '.' && name.find(".tmp.") != std::string::npos;
+}
+
+// Removes hidden temp files of dead writers from `dir` whose name starts with `prefix`.
+// Safe only under the dataset lock: then no live writer of this dataset exists.
+void remove_temp_files(const std::string& dir, const std::string& prefix,
+                       std::vector<std::string>& removed) {
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (is_temp_name(name) && name.rfind(prefix, 0) == 0 && remove_file(entry.path().string())) {
+      removed.push_back(entry.path().string());
+    }
+  }
+}
+
+std::string join_years(const std::vector<int>& years) {
+  std::string text;
+  for (int y : years) text += (text.empty() ? "" : ",") + std::to_string(y);
+  return text;
+}
+
+}  // namespace
+
+SyncManager::SyncManager(SyncOptions options, DatasetCatalog catalog, Source* source)
+    : options_(std::move(options)),
+      catalog_(std::move(catalog)),
+      source_(source),
+      layout_(options_.data_dir) {}
+
+Source& SyncManager::source() const {
+  if (!source_) {
+    throw InvalidArgumentError(
+        "sync: no source given; pass --source duckdb:PATH, set WARDEN_SOURCE, or put "
+        "source = \"duckdb:PATH\" in the config file");
+  }
+  return *source_;
+}
+
+void SyncManager::remove_leftovers(const DatasetSpec& spec) const {
+  std::vector<std::string> removed;
+  remove_temp_files(layout_.table_dir(spec.name, spec.table), ".", removed);
+  remove_temp_files(layout_.root() + "/manifests", "." + spec.name + ".json", removed);
+  remove_temp_files(layout_.root() + "/sync_progress", "." + spec.name + ".json", removed);
+  remove_temp_files(layout_.root() + "/schemas", "." + spec.name + ".json", removed);
+  for (const std::string& path : removed) {
+    emit_event(EventLevel::kInfo, "sync.leftover.removed",
+               "removed " + path + ", left by an interrupted writer",
+               {{"path", path}, {"dataset", spec.name}});
+  }
+  cleanup_quarantine(layout_, std::chrono::system_clock::now());
+}
+
+SyncResult SyncManager::full_sync(const std::string& dataset, std::optional<int> start_year,
+                                  std::optional<int> end_year, const LockToken& token) {
+  const DatasetSpec& spec = catalog_.get(dataset);
+  int first = start_year.value_or(spec.start_year);
+  int last = 0;
+  if (end_year) {
+    last = *end_year;
+  } else {
+    auto range = source().year_range(spec.query, spec.date_column);
+    if (!range) {
+      throw Error(ErrorCode::kNotFound, "sync full " + dataset + ": the source (" +
+                                            source().describe() + ") has no rows for it");
+    }
+    last = range->second;
+  }
+  if (first > last || first < 1900 || last > 2200) {
+    throw InvalidArgumentError("sync full " + dataset + ": empty or absurd year range " +
+                               std::to_string(first) + ".." + std::to_string(last));
+  }
+  std::vector<int> years;
+  for (int y = first; y <= last; ++y) years.push_back(y);
+  return sync_years(spec, "full", years, /*allow_resume=*/true, token);
+}
+
+SyncResult SyncManager::incremental_sync(const std::string& dataset, const LockToken& token) {
+  const DatasetSpec& spec = catalog_.get(dataset);
+  std::optional<Manifest> manifest = load_manifest(layout_, dataset);
+  if (!manifest || manifest->files.empty()) return full_sync(dataset, {}, {}, token);
+  int current = 0;
+  if (options_.current_year) {
+    current = *options_.current_year;
+  } else {
+    auto range = source().year_range(spec.query, spec.date_column);
+    current = range ? range->second : manifest->files.back().year;
+  }
+  std::vector<int> years;
+  for (int y = manifest->files.front().year; y <= current; ++y) {
+    const ManifestFile* file = manifest->find_year(y);
+    if (y == current || !file) {
+      years.push_back(y);
+      continue;
+    }
+    SourceFingerprint now = source().fingerprint(spec.partition_query(y));
+    if (now.rows != file->source_rows || now.aggregate != file->source_fingerprint) {
+      emit_event(EventLevel::kInfo, "sync.revision.detected",
+                 dataset + " " + std::to_string(y) + " changed at the source (rows " +
+                     std::to_string(file->source_rows) + " -> " + std::to_string(now.rows) +
+                     "): re-pulling it",
+                 {{"dataset", dataset}, {"year", y}});
+      years.push_back(y);
+    }
+  }
+  return sync_years(spec, "incremental", years, /*allow_resume=*/false, token);
+}
+
+SyncResult SyncManager::sync_years(const DatasetSpec& spec, const std::string& operation,
+                                   std::vector<int> years, bool allow_resume,
+                                   const LockToken& token) {
+  const auto started = Clock::now();
+  const std::string& dataset = spec.name;
+  Source& src = source();
+  make_directories(layout_.table_dir(dataset, spec.table));
+  remove_leftovers(spec);
+
+  // The drift policy runs before anything is written: a breaking change stops here.
+  SchemaRegistry registry(layout_);
+  const TableSchema schema = src.schema(spec.query);
+  registry.validate_schema(dataset, schema);
+
+  Manifest manifest = load_manifest(layout_, dataset).value_or(Manifest{});
+  manifest.dataset = dataset;
+  manifest.table = spec.table;
+  manifest.schema = schema;
+
+  SyncResult result;
+  result.dataset = dataset;
+  result.operation = operation;
+
+  // Resume: a previous run of the same kind that did not complete (it crashed, or failed)
+  // has checkpointed the years it committed; skip those whose file is still as committed.
+  SyncProgress progress;
+  std::optional<SyncProgress> previous = load_progress(layout_, dataset);
+  std::set<int> done;
+  if (allow_resume && previous && previous->operation == operation &&
+      previous->status != "completed") {
+    for (int y : previous->years_completed) {
+      const ManifestFile* file = manifest.find_year(y);
+      auto info = file ? stat_path(layout_.absolute(file->path)) : std::nullopt;
+      if (file && info && info->size == file->bytes &&
+          std::find(years.begin(), years.end(), y) != years.end()) {
+        done.insert(y);
+      }
+    }
+    result.resumed = !done.empty();
+    progress.started_at = previous->started_at;
+    progress.total_rows_synced = previous->total_rows_synced;
+  }
+  if (progress.started_at.empty()) progress.started_at = now_utc();
+  progress.dataset = dataset;
+  progress.operation = operation;
+  progress.status = "running";
+  progress.fencing_token = token.token;
+  std::vector<int> todo;
+  for (int y : years) {
+    if (done.count(y)) {
+      progress.years_completed.push_back(y);
+      result.years_skipped.push_back(y);
+    } else {
+      todo.push_back(y);
+    }
+  }
+  progress.years_remaining = todo;
+  progress.last_checkpoint = now_utc();
+  if (result.resumed) {
+    emit_event(EventLevel::kInfo, "sync.resumed",
+               "resuming " + operation + " sync of " + dataset + " after years " +
+                   join_years(progress.years_completed),
+               {{"dataset", dataset}, {"years_completed", progress.years_completed}});
+  }
+  save_progress(layout_, progress);
+
+  auto check_lock = [&] {
+    if (options_.check_lock) options_.check_lock();
+  };
+  try {
+    size_t index = 0;
+    for (int year : todo) {
+      ++index;
+      check_lock();
+      sync_internal::PartitionRequest request;
+      request.spec = &spec;
+      request.year = year;
+      request.expected_schema = schema;
+      if (const ManifestFile* old = manifest.find_year(year)) {
+        request.expected_bytes = old->bytes;
+      } else if (!manifest.files.empty()) {
+        request.expected_bytes = manifest.total_bytes() / manifest.files.size();
+      }
+      const std::string query = spec.partition_query(year);
+      SourceFingerprint fingerprint = src.fingerprint(query);
+      duckdb::Database inspector_db = duckdb::Database::in_memory({{"threads", "1"}});
+      duckdb::Connection inspector = inspector_db.connect();
+      ManifestFile file =
+          sync_internal::publish_partition(src, layout_, options_, inspector, request);
+      file.source_rows = fingerprint.rows;
+      file.source_fingerprint = fingerprint.aggregate;
+      manifest.upsert(file);
+      check_lock();
+      manifest = commit_manifest(layout_, manifest, token.token);
+      WARDEN_FAILPOINT("sync.partition.after_manifest");
+
+      result.years_written.push_back(year);
+      result.rows_written += file.rows;
+      result.bytes_written += file.bytes;
+      progress.years_completed.push_back(year);
+      progress.years_remaining.erase(
+          std::find(progress.years_remaining.begin(), progress.years_remaining.end(), year));
+      progress.total_rows_synced += file.rows;
+      progress.last_checkpoint = now_utc();
+      save_progress(layout_, progress);
+
+      PartitionProgress update;
+      update.dataset = dataset;
+      update.year = year;
+      update.index = index;
+      update.count = todo.size();
+      update.rows = file.rows;
+      update.rows_total = result.rows_written;
+      update.elapsed_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      update.rows_per_second =
+          update.elapsed_seconds > 0 ? result.rows_written / update.elapsed_seconds : 0;
+      update.eta_seconds = update.elapsed_seconds / index * (todo.size() - index);
+      if (options_.on_progress) options_.on_progress(update);
+    }
+  } catch (const std::exception& e) {
+    progress.status = "failed";
+    progress.error = e.what();
+    progress.last_checkpoint = now_utc();
+    try {
+      save_progress(layout_, progress);
+    } catch (const std::exception&) {
+      // The disk may be what failed; the old checkpoint still says where to resume.
+    }
+    throw;
+  }
+
+  progress.status = "completed";
+  progress.last_checkpoint = now_utc();
+  save_progress(layout_, progress);
+  // A run that had nothing to write still proves the manifest is there.
+  if (todo.empty()) manifest = load_manifest(layout_, dataset).value_or(manifest);
+  result.manifest = manifest;
+  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  const auto slo = operation == "full" ? options_.full_slo : options_.incremental_slo;
+  if (result.seconds > static_cast<double>(slo.count())) {
+    emit_event(EventLevel::kWarning, "sync.duration.slo_breach",
+               operation + " sync of " + dataset + " took " +
+                   std::to_string(static_cast<int64_t>(result.seconds)) + " s, over its SLO of " +
+                   std::to_string(slo.count()) + " s",
+               {{"dataset", dataset},
+                {"operation", operation},
+                {"seconds", result.seconds},
+                {"slo_seconds", slo.count()}});
+  }
+  emit_event(EventLevel::kInfo, "sync." + operation + ".completed",
+             operation + " sync of " + dataset + ": " +
+                 std::to_string(result.years_written.size()) + " partition(s), " +
+                 std::to_string(result.rows_written) + " rows, generation " +
+                 std::to_string(manifest.generation),
+             {{"dataset", dataset},
+              {"years_written", result.years_written},
+              {"rows", result.rows_written},
+              {"bytes", result.bytes_written},
+              {"seconds", result.seconds},
+              {"generation", manifest.generation}});
+  return result;
+}
+
+}  // namespace warden
