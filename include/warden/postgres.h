@@ -39,6 +39,8 @@ struct Settings {
   int server_connection_limit = 7;  // never more than this in total (WRDS allows ~7)
   double queries_per_minute = 0;    // token bucket; 0 = unlimited (the seed uses 10)
   std::chrono::milliseconds query_timeout{std::chrono::minutes(5)};
+  // A COPY of a whole partition over a slow link legitimately runs longer than a query.
+  std::chrono::milliseconds copy_timeout{std::chrono::hours(2)};
   int max_retries = 3;  // transient failures retried this many times
   std::chrono::milliseconds retry_base_delay{500};
   std::chrono::milliseconds retry_max_delay{std::chrono::seconds(30)};
@@ -136,8 +138,9 @@ class Connection {
   // Columns a query would return, without running it (a LIMIT 0 describe).
   std::vector<ColumnInfo> describe(const std::string& sql);
   // Streams `COPY (sql) TO STDOUT (FORMAT binary)`: on_data receives raw COPY chunks in
-  // order (each a whole row, as libpq delivers them). Applies the query timeout by
-  // cancelling on the server; afterwards the connection is usable again.
+  // order (each a whole row, as libpq delivers them). Applies copy_timeout (server-side
+  // statement_timeout plus a client deadline that cancels); afterwards the connection is
+  // usable again.
   void copy_out_binary(const std::string& sql,
                        const std::function<void(std::string_view chunk)>& on_data);
   // Asks the server to cancel whatever this connection runs. Thread-safe. Never throws.
@@ -150,6 +153,8 @@ class Connection {
   const std::string& redacted_target() const;
 
  private:
+  void copy_rows(const std::string& copy, std::chrono::milliseconds timeout,
+                 const std::function<void(std::string_view chunk)>& on_data);
   struct State;
   std::unique_ptr<State> state_;
 };

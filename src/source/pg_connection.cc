@@ -100,8 +100,9 @@ struct Connection::State {
     ErrorCode code = ErrorCode::kIo;
     if (sqlstate == "57014") {
       code = ErrorCode::kTimeout;
-      message += " (the query ran past query_timeout " +
-                 std::to_string(settings.query_timeout.count()) + " ms and was cancelled)";
+      message += " (it ran past its timeout and was cancelled: raise query_timeout (" +
+                 std::to_string(settings.query_timeout.count()) + " ms) or copy_timeout (" +
+                 std::to_string(settings.copy_timeout.count()) + " ms) if the server is just slow)";
     } else if (is_transient_sqlstate(sqlstate)) {
       code = ErrorCode::kUnavailable;
     }
@@ -133,14 +134,14 @@ struct Connection::State {
     PQcancel(cancel, error, sizeof error);
   }
 
-  SteadyClock::time_point deadline() const {
-    return SteadyClock::now() + settings.query_timeout + std::chrono::seconds(2);
+  SteadyClock::time_point deadline(std::chrono::milliseconds timeout) const {
+    return SteadyClock::now() + timeout + std::chrono::seconds(2);
   }
 
   // Sends sql and returns its single final result; the caller owns it.
   PGresult* run(const std::string& sql, const std::string& operation) {
     if (!PQsendQuery(conn, sql.c_str())) fail(operation, nullptr);
-    auto until = deadline();
+    auto until = deadline(settings.query_timeout);
     PGresult* last = nullptr;
     while (PGresult* result = next_result(until)) {
       if (last) PQclear(last);
@@ -255,9 +256,30 @@ std::vector<ColumnInfo> Connection::describe(const std::string& sql) {
 void Connection::copy_out_binary(const std::string& sql,
                                  const std::function<void(std::string_view chunk)>& on_data) {
   std::string copy = "COPY (" + sql + ") TO STDOUT (FORMAT binary)";
+  const auto timeout = state_->settings.copy_timeout;
+  const std::string restore =
+      "SET statement_timeout = " + std::to_string(state_->settings.query_timeout.count());
+  execute("SET statement_timeout = " + std::to_string(timeout.count()));
+  try {
+    copy_rows(copy, timeout, on_data);
+  } catch (...) {
+    if (healthy()) {
+      try {
+        execute(restore);
+      } catch (...) {
+        // The original failure is the one worth reporting.
+      }
+    }
+    throw;
+  }
+  execute(restore);
+}
+
+void Connection::copy_rows(const std::string& copy, std::chrono::milliseconds timeout,
+                           const std::function<void(std::string_view chunk)>& on_data) {
   PGconn* conn = state_->conn;
   if (!PQsendQuery(conn, copy.c_str())) state_->fail("copy", nullptr);
-  auto deadline = state_->deadline();
+  auto deadline = state_->deadline(timeout);
   PGresult* start = state_->next_result(deadline);
   if (!start) state_->fail("copy", nullptr);
   {

@@ -1,0 +1,50 @@
+// PostgresSource: PostgreSQL (and WRDS) behind the Source interface (include/warden/source.h).
+//
+// The fast path is `COPY (query) TO STDOUT (FORMAT binary)`, decoded straight into DuckDB
+// data chunks: no text parsing, no row objects. A reader thread pulls COPY data from the
+// server into a bounded queue while the caller decodes and DuckDB encodes Parquet, so the
+// network read and the encode overlap and memory stays bounded whatever the table size.
+//
+// Types: bool, int2/4/8, float4/8, numeric (DECIMAL(p,s) when the column declares p <= 38;
+// an unconstrained or wider numeric becomes an exact decimal string, never a double), text,
+// varchar, char, name, date, timestamp, timestamptz, bytea; anything else is cast to text on
+// the server. NULLs everywhere. PostgreSQL's +-infinity dates and timestamps map to DuckDB's.
+//
+// Thread-safety: one thread at a time, like every Source. Connections come from a Pool (few,
+// reused: one WRDS second-factor approval per connection) and every query passes the rate
+// limiter. Transient failures (dropped connection, admin shutdown, too many connections)
+// are retried with backoff by write_parquet, which restarts the partition from scratch so
+// the result is exact.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "warden/postgres.h"
+#include "warden/source.h"
+
+namespace warden {
+
+class PostgresSource : public Source {
+ public:
+  // Does not connect yet: the first query does. Throws InvalidArgumentError on bad settings.
+  explicit PostgresSource(pg::Settings settings);
+  ~PostgresSource() override;
+
+  std::string describe() const override;  // "postgresql:<redacted conninfo>"
+  TableSchema schema(const std::string& query) override;
+  std::unique_ptr<BatchStream> stream(const std::string& query) override;
+  // count(*) and sum of hashtext(row::text), computed on the server: one small query.
+  SourceFingerprint fingerprint(const std::string& query) override;
+  // Source::write_parquet with retries of transient failures (each retry rewrites `path`).
+  ParquetExport write_parquet(const std::string& query, const std::string& path,
+                              const std::string& spill_dir) override;
+
+  pg::Pool& pool();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace warden
