@@ -146,7 +146,7 @@ TEST(WrdsClientTest, Case17_QueryTimeoutCancellation) {
 TEST(WrdsClientTest, Case17_CopyTimeoutCancelsOnServer) {
   PostgresDatabase db;
   pg::Settings settings = settings_for(db);
-  settings.query_timeout = std::chrono::milliseconds(300);
+  settings.copy_timeout = std::chrono::milliseconds(300);
   pg::Connection connection(settings);
   size_t bytes = 0;
   EXPECT_THROW(
