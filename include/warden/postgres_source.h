@@ -1,9 +1,11 @@
 // PostgresSource: PostgreSQL (and WRDS) behind the Source interface (include/warden/source.h).
 //
 // The fast path is `COPY (query) TO STDOUT (FORMAT binary)`, decoded straight into DuckDB
-// data chunks: no text parsing, no row objects. A reader thread pulls COPY data from the
-// server into a bounded queue while the caller decodes and DuckDB encodes Parquet, so the
-// network read and the encode overlap and memory stays bounded whatever the table size.
+// data chunks: no text parsing, no row objects. A reader thread receives and decodes COPY
+// data into a bounded queue of chunks while the caller consumes them; write_parquet hands the
+// chunks to DuckDB's Parquet writer through a table function (no staging table), so the
+// network read + decode and the Parquet encode run on two cores at once and memory stays
+// bounded (16 chunks of 2048 rows) whatever the table size.
 //
 // Types: bool, int2/4/8, float4/8, numeric (DECIMAL(p,s) when the column declares p <= 38;
 // an unconstrained or wider numeric becomes an exact decimal string, never a double), text,

@@ -70,6 +70,8 @@ class CopyDecoder {
   // without the end-of-data marker (a cut stream must never look complete).
   std::optional<duckdb::DataChunk> finish();
   uint64_t rows() const { return rows_; }
+  // The DuckDB type of each column, in order (owned by the decoder).
+  const std::vector<duckdb_logical_type>& types() const { return types_; }
 
  private:
   bool decode_tuple(std::string_view data, size_t& pos);

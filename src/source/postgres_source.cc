@@ -10,6 +10,7 @@
 
 #include "pg_copy_decoder.h"
 #include "warden/events.h"
+#include "warden/posix.h"
 
 namespace warden {
 
@@ -21,32 +22,30 @@ TableSchema schema_from_plan(const std::vector<pg_internal::PlannedColumn>& plan
   return schema;
 }
 
-// Raw COPY bytes handed from the reader thread to the decoder, bounded so a fast server
-// and a slow disk cannot fill memory: the reader waits when the queue is full.
-class ByteQueue {
+// Decoded chunks handed from the reader thread to the consumer, bounded so a fast server and
+// a slow disk cannot fill memory: the reader waits when the queue is full.
+class ChunkQueue {
  public:
-  explicit ByteQueue(size_t max_bytes) : max_bytes_(max_bytes) {}
+  explicit ChunkQueue(size_t max_chunks) : max_chunks_(max_chunks) {}
 
   // Blocks while full. Returns false if the consumer has gone away.
-  bool push(std::string block) {
+  bool push(duckdb::DataChunk chunk) {
     std::unique_lock<std::mutex> lock(mutex_);
-    not_full_.wait(lock, [&] { return bytes_ < max_bytes_ || closed_; });
+    not_full_.wait(lock, [&] { return chunks_.size() < max_chunks_ || closed_; });
     if (closed_) return false;
-    bytes_ += block.size();
-    blocks_.push_back(std::move(block));
+    chunks_.push_back(std::move(chunk));
     not_empty_.notify_one();
     return true;
   }
-  // Blocks until a block, or the end (nullopt; then error() says whether it failed).
-  std::optional<std::string> pop() {
+  // Blocks until a chunk, or the end (nullopt; then error() says whether it failed).
+  std::optional<duckdb::DataChunk> pop() {
     std::unique_lock<std::mutex> lock(mutex_);
-    not_empty_.wait(lock, [&] { return !blocks_.empty() || finished_; });
-    if (blocks_.empty()) return std::nullopt;
-    std::string block = std::move(blocks_.front());
-    blocks_.pop_front();
-    bytes_ -= block.size();
+    not_empty_.wait(lock, [&] { return !chunks_.empty() || finished_; });
+    if (chunks_.empty()) return std::nullopt;
+    duckdb::DataChunk chunk = std::move(chunks_.front());
+    chunks_.pop_front();
     not_full_.notify_one();
-    return block;
+    return chunk;
   }
   void finish(std::exception_ptr error) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -68,22 +67,27 @@ class ByteQueue {
  private:
   std::mutex mutex_;
   std::condition_variable not_full_, not_empty_;
-  std::deque<std::string> blocks_;
-  size_t bytes_ = 0;
-  size_t max_bytes_;
+  std::deque<duckdb::DataChunk> chunks_;
+  size_t max_chunks_;
   bool finished_ = false;
   bool closed_ = false;
   std::exception_ptr error_;
 };
 
+// One COPY: a reader thread receives the bytes and decodes them into chunks while the caller
+// consumes the previous ones (writes Parquet), so the two cores overlap network and encode.
+// At most kQueuedChunks chunks (2048 rows each) plus one receive block wait in memory.
 class CopyStream : public BatchStream {
  public:
+  static constexpr size_t kQueuedChunks = 16;
+  static constexpr size_t kReceiveBlock = 256u << 10;
+
   CopyStream(pg::Pool::Lease lease, std::string copy_sql,
              std::vector<pg_internal::PlannedColumn> plan)
       : lease_(std::move(lease)),
         schema_(schema_from_plan(plan)),
         decoder_(std::move(plan)),
-        queue_(32u << 20) {
+        queue_(kQueuedChunks) {
     reader_ = std::thread([this, sql = std::move(copy_sql)] { read(sql); });
   }
 
@@ -94,19 +98,15 @@ class CopyStream : public BatchStream {
   }
 
   const TableSchema& schema() const override { return schema_; }
+  // DuckDB types of the columns (fixed at construction).
+  const std::vector<duckdb_logical_type>& types() const { return decoder_.types(); }
 
   std::optional<duckdb::DataChunk> next() override {
-    for (;;) {
-      if (auto chunk = decoder_.take()) return chunk;
-      if (done_) return std::nullopt;
-      auto block = queue_.pop();
-      if (!block) {
-        if (auto error = queue_.error()) std::rethrow_exception(error);
-        done_ = true;
-        return decoder_.finish();
-      }
-      decoder_.feed(*block);
-    }
+    if (done_) return std::nullopt;
+    if (auto chunk = queue_.pop()) return chunk;
+    done_ = true;
+    if (auto error = queue_.error()) std::rethrow_exception(error);
+    return std::nullopt;
   }
 
  private:
@@ -114,18 +114,24 @@ class CopyStream : public BatchStream {
     std::exception_ptr error;
     try {
       std::string block;
-      block.reserve(1u << 20);
+      block.reserve(kReceiveBlock);
       bool consumer_gone = false;
+      auto decode = [&] {
+        decoder_.feed(block);
+        block.clear();
+        while (auto chunk = decoder_.take()) {
+          if (!queue_.push(std::move(*chunk))) consumer_gone = true;
+        }
+      };
       lease_->copy_out_binary(sql, [&](std::string_view data) {
         if (consumer_gone) return;
         block.append(data);
-        if (block.size() >= (1u << 20)) {
-          consumer_gone = !queue_.push(std::move(block));
-          block.clear();
-          block.reserve(1u << 20);
-        }
+        if (block.size() >= kReceiveBlock) decode();
       });
-      if (!block.empty()) queue_.push(std::move(block));
+      if (!consumer_gone) {
+        decode();
+        if (auto last = decoder_.finish()) queue_.push(std::move(*last));
+      }
     } catch (...) {
       error = std::current_exception();
     }
@@ -135,10 +141,65 @@ class CopyStream : public BatchStream {
   pg::Pool::Lease lease_;
   TableSchema schema_;
   pg_internal::CopyDecoder decoder_;
-  ByteQueue queue_;
+  ChunkQueue queue_;
   std::thread reader_;
   bool done_ = false;
 };
+
+// A CopyStream as a DuckDB table function, so `COPY (SELECT * FROM warden_copy_stream())
+// TO 'x.parquet'` encodes straight from the decoded chunks: no staging table, no second pass.
+struct TableFunctionFeed {
+  CopyStream* stream = nullptr;
+  std::optional<duckdb::DataChunk> current;  // referenced by DuckDB's output until the next call
+  std::exception_ptr error;                  // the source's own failure, rethrown as itself
+};
+
+void feed_bind(duckdb_bind_info info) {
+  auto* feed = static_cast<TableFunctionFeed*>(duckdb_bind_get_extra_info(info));
+  const auto& columns = feed->stream->schema().columns;
+  const auto& types = feed->stream->types();
+  for (size_t i = 0; i < columns.size(); ++i) {
+    duckdb_bind_add_result_column(info, columns[i].name.c_str(), types[i]);
+  }
+}
+
+void feed_init(duckdb_init_info info) { duckdb_init_set_max_threads(info, 1); }
+
+void feed_next(duckdb_function_info info, duckdb_data_chunk output) {
+  auto* feed = static_cast<TableFunctionFeed*>(duckdb_function_get_extra_info(info));
+  try {
+    feed->current = feed->stream->next();
+  } catch (...) {
+    feed->error = std::current_exception();
+    duckdb_function_set_error(info, "the PostgreSQL COPY stream failed");
+    return;
+  }
+  if (!feed->current) {
+    duckdb_data_chunk_set_size(output, 0);
+    return;
+  }
+  duckdb_data_chunk source = feed->current->handle();
+  idx_t columns = duckdb_data_chunk_get_column_count(source);
+  for (idx_t i = 0; i < columns; ++i) {
+    duckdb_vector_reference_vector(duckdb_data_chunk_get_vector(output, i),
+                                   duckdb_data_chunk_get_vector(source, i));
+  }
+  duckdb_data_chunk_set_size(output, feed->current->size());
+}
+
+void register_feed(duckdb::Connection& connection, TableFunctionFeed* feed) {
+  duckdb_table_function function = duckdb_create_table_function();
+  duckdb_table_function_set_name(function, "warden_copy_stream");
+  duckdb_table_function_set_extra_info(function, feed, nullptr);
+  duckdb_table_function_set_bind(function, feed_bind);
+  duckdb_table_function_set_init(function, feed_init);
+  duckdb_table_function_set_function(function, feed_next);
+  duckdb_state state = duckdb_register_table_function(connection.handle(), function);
+  duckdb_destroy_table_function(&function);
+  if (state != DuckDBSuccess) {
+    throw Error(ErrorCode::kInternal, "register the DuckDB table function warden_copy_stream");
+  }
+}
 
 }  // namespace
 
@@ -153,6 +214,34 @@ struct PostgresSource::State {
     limiter.acquire();
     auto lease = pool.lease();
     return pg_internal::plan_columns(lease->describe(query));
+  }
+
+  std::unique_ptr<CopyStream> open_copy(const std::string& query) {
+    auto columns = plan(query);
+    std::string sql = pg_internal::copy_query(query, columns);
+    limiter.acquire();
+    return std::make_unique<CopyStream>(pool.lease(), std::move(sql), std::move(columns));
+  }
+
+  // One attempt: COPY from the server into DuckDB's Parquet writer, chunk by chunk.
+  ParquetExport export_once(const std::string& query, const std::string& path,
+                            const std::string& spill_dir) {
+    make_directories(spill_dir);
+    duckdb::Database sink = duckdb::Database::in_memory(
+        {{"memory_limit", "256MB"}, {"temp_directory", spill_dir}, {"threads", "1"}});
+    duckdb::Connection connection = sink.connect();
+    std::unique_ptr<CopyStream> copy = open_copy(query);
+    TableFunctionFeed feed{.stream = copy.get()};
+    register_feed(connection, &feed);
+    try {
+      duckdb::Result result =
+          connection.query("COPY (SELECT * FROM warden_copy_stream()) TO " +
+                           duckdb::quote_literal(path) + " (FORMAT parquet, COMPRESSION zstd)");
+      return {static_cast<uint64_t>(result.get_int64(0, 0))};
+    } catch (const duckdb::DuckDbError&) {
+      if (feed.error) std::rethrow_exception(feed.error);  // e.g. a retryable dropped connection
+      throw;
+    }
   }
 };
 
@@ -172,17 +261,16 @@ TableSchema PostgresSource::schema(const std::string& query) {
 }
 
 std::unique_ptr<BatchStream> PostgresSource::stream(const std::string& query) {
-  auto plan = state_->plan(query);
-  std::string sql = pg_internal::copy_query(query, plan);
-  state_->limiter.acquire();
-  return std::make_unique<CopyStream>(state_->pool.lease(), std::move(sql), std::move(plan));
+  return state_->open_copy(query);
 }
 
 SourceFingerprint PostgresSource::fingerprint(const std::string& query) {
   // hashtext over the row's text form changes when any value changes; summed as numeric so
   // it cannot overflow. One small query, computed entirely on the server.
-  std::string sql = "SELECT count(*), coalesce(sum(hashtext(warden_row::text)::numeric), 0) "
-                    "FROM (" + query + ") AS warden_row";
+  std::string sql =
+      "SELECT count(*), coalesce(sum(hashtext(warden_row::text)::numeric), 0) "
+      "FROM (" +
+      query + ") AS warden_row";
   SourceFingerprint fingerprint;
   pg::with_retries(state_->settings, [&](int) {
     state_->limiter.acquire();
@@ -205,7 +293,7 @@ ParquetExport PostgresSource::write_parquet(const std::string& query, const std:
                  "restarting the partition export after a transient failure",
                  {{"path", path}, {"attempt", attempt}});
     }
-    result = Source::write_parquet(query, path, spill_dir);
+    result = state_->export_once(query, path, spill_dir);
   });
   return result;
 }
