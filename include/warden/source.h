@@ -102,9 +102,19 @@ class DuckDbSource : public Source {
   duckdb::Connection connection_;
 };
 
-// Opens a source from its spec: "duckdb:PATH" (or a path ending in .duckdb/.db). Throws
-// InvalidArgumentError for an unknown scheme, naming the ones supported.
+// ---- Choosing the source (src/source/open_source.cc) ------------------------------------
+
+// Opens a source from its spec: "duckdb:PATH" (or a path ending in .duckdb/.db), opened
+// read-only. This is the one place a spec becomes a Source: every command that reads a
+// source calls it. Throws InvalidArgumentError (a usage error) for a scheme it does not
+// know, naming the ones it does; duckdb::DuckDbError (kNotFound) when the file is missing,
+// naming the command that creates the sample. Does not block beyond opening the file.
 std::unique_ptr<Source> open_source(const std::string& spec);
+
+// Which source to use: `given` (--source) when not empty, else the WARDEN_SOURCE environment
+// variable, else `from_config` (the config file's `source`). Throws InvalidArgumentError
+// naming all three places when none is set. Connection settings never come from code.
+std::string resolve_source_spec(const std::string& given, const std::string& from_config);
 
 // The schema of a DuckDB result's columns.
 TableSchema schema_of(const std::vector<duckdb::Column>& columns);

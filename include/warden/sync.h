@@ -74,6 +74,28 @@ class DatasetCatalog {
   std::map<std::string, DatasetSpec> specs_;
 };
 
+// ---- The config file ------------------------------------------------------------------
+
+// Settings that belong to a site, not to code (seed 001: connection settings come from a
+// config file and the environment). A TOML file:
+//   source = "duckdb:/srv/wrds-sample.duckdb"   # else --source or WARDEN_SOURCE
+//   datasets = "datasets.toml"                  # user datasets, relative to this file
+//   full_slo_seconds = 14400                    # sync.duration.slo_breach thresholds
+//   incremental_slo_seconds = 3600
+// Unknown keys are refused (a typo must not silently change nothing).
+struct SyncConfig {
+  std::string path;  // the file read, "" when none
+  std::string source;
+  std::string datasets_file;  // absolute or relative to the working directory
+  std::optional<std::chrono::seconds> full_slo;
+  std::optional<std::chrono::seconds> incremental_slo;
+};
+// Reads `explicit_path` (--config) if given, else WARDEN_CONFIG if set, else
+// $HOME/.config/warden/config.toml if it exists, else returns an empty config. Throws
+// InvalidArgumentError naming the file and the key when a named file is missing, does not
+// parse, or holds an unknown key or a value of the wrong type.
+SyncConfig load_sync_config(const std::string& explicit_path);
+
 // ---- Options, progress, results -------------------------------------------------------
 
 // After each partition (for the progress bar, or JSON events when not on a terminal).

@@ -122,16 +122,4 @@ ParquetExport DuckDbSource::write_parquet(const std::string& query, const std::s
   return {static_cast<uint64_t>(r.get_int64(0, 0))};
 }
 
-std::unique_ptr<Source> open_source(const std::string& spec) {
-  if (spec.rfind("duckdb:", 0) == 0) return std::make_unique<DuckDbSource>(spec.substr(7));
-  auto ends_with = [&](const std::string& suffix) {
-    return spec.size() > suffix.size() &&
-           spec.compare(spec.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  if (ends_with(".duckdb") || ends_with(".db")) return std::make_unique<DuckDbSource>(spec);
-  throw InvalidArgumentError("open source '" + spec +
-                             "': unknown kind; supported here: duckdb:PATH (e.g. --source "
-                             "duckdb:sample.duckdb after 'warden sample create sample.duckdb')");
-}
-
 }  // namespace warden

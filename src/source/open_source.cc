@@ -1,0 +1,41 @@
+// Choosing the source: the one function that turns a spec into a Source.
+#include <cstdlib>
+
+#include "warden/error.h"
+#include "warden/source.h"
+
+namespace warden {
+
+namespace {
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() > suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+std::unique_ptr<Source> open_source(const std::string& spec) {
+  if (spec.rfind("duckdb:", 0) == 0) return std::make_unique<DuckDbSource>(spec.substr(7));
+  if (ends_with(spec, ".duckdb") || ends_with(spec, ".db")) {
+    return std::make_unique<DuckDbSource>(spec);
+  }
+  // The spec may be a PostgreSQL URI with a password in it: name only its scheme.
+  const std::string scheme = spec.substr(0, spec.find(':'));
+  throw InvalidArgumentError("open source '" + scheme +
+                             (scheme.size() < spec.size() ? ":...'" : "'") +
+                             ": unknown kind of source; supported: duckdb:PATH (e.g. --source "
+                             "duckdb:sample.duckdb after 'warden sample create sample.duckdb')");
+}
+
+std::string resolve_source_spec(const std::string& given, const std::string& from_config) {
+  if (!given.empty()) return given;
+  const char* env = std::getenv("WARDEN_SOURCE");
+  if (env && *env) return env;
+  if (!from_config.empty()) return from_config;
+  throw InvalidArgumentError(
+      "no source given: pass --source duckdb:PATH, set WARDEN_SOURCE, or put "
+      "source = \"duckdb:PATH\" in the config file (--config FILE or WARDEN_CONFIG)");
+}
+
+}  // namespace warden
