@@ -20,6 +20,13 @@ struct Consumer::State {
   std::condition_variable stop_signal;
   bool stopping = false;
 
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  // Stops the heartbeat thread and unregisters (freeing any holds still taken). Here rather
+  // than in ~Consumer so that move-assigning over a Consumer shuts the old one down too.
+  ~State();
+
   void beat() const {
     segment->participant(id).heartbeat_ns.store(now_ns(), std::memory_order_relaxed);
   }
@@ -28,9 +35,22 @@ struct Consumer::State {
   std::optional<ReadSlot> try_hold(uint32_t i, uint64_t after_sequence) const;
 };
 
+Consumer::State::~State() {
+  if (heartbeat_thread.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stopping = true;
+    }
+    stop_signal.notify_all();
+    heartbeat_thread.join();
+  }
+  if (segment) segment->unregister_participant(id);
+}
+
 Consumer::Consumer(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Consumer::Consumer(Consumer&&) noexcept = default;
 Consumer& Consumer::operator=(Consumer&&) noexcept = default;
+Consumer::~Consumer() = default;
 
 Consumer Consumer::open(const std::string& name, const ConsumerOptions& options) {
   auto state = std::make_unique<State>();
@@ -48,19 +68,6 @@ Consumer Consumer::open(const std::string& name, const ConsumerOptions& options)
     });
   }
   return Consumer(std::move(state));
-}
-
-Consumer::~Consumer() {
-  if (!state_) return;
-  if (state_->heartbeat_thread.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      state_->stopping = true;
-    }
-    state_->stop_signal.notify_all();
-    state_->heartbeat_thread.join();
-  }
-  state_->segment->unregister_participant(state_->id);
 }
 
 uint32_t Consumer::id() const { return state_->id; }
@@ -131,10 +138,11 @@ std::optional<ReadSlot> Consumer::read_newest(std::chrono::milliseconds timeout,
     if (now < spin_until && now < deadline) continue;
     auto remaining = deadline - now;
     if (remaining <= std::chrono::steady_clock::duration::zero()) return std::nullopt;
+    // Sleep until the next commit even when a newer sequence exists: its slot is being
+    // rewritten (or its writer died), and polling it would burn a core until the deadline.
+    // A writer that gives such a slot back without committing bumps commit_futex too.
     header.commit_waiters.fetch_add(1);
-    if (header.commit_futex.load() == seen && (header.latest.load() >> 16) <= after_sequence) {
-      futex_wait(&header.commit_futex, seen, remaining);
-    }
+    if (header.commit_futex.load() == seen) futex_wait(&header.commit_futex, seen, remaining);
     header.commit_waiters.fetch_sub(1);
     st.beat();
   }

@@ -1,6 +1,4 @@
 // list_blocks(): every block on this host, who uses it, and which ones leaked.
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "layout.h"
@@ -21,7 +19,7 @@ std::vector<BlockListing> list_blocks() {
       listing.problem = segment->header_problem();
       // Our own mapping is not a user.
       for (pid_t pid : processes_mapping_file(path)) {
-        if (pid != ::getpid()) listing.users.push_back(pid);
+        if (pid != self_identity().pid) listing.users.push_back(pid);
       }
       if (listing.problem.empty()) {
         const Header& h = segment->header();

@@ -114,7 +114,10 @@ std::optional<WriteSlot> Producer::try_acquire(std::chrono::milliseconds timeout
     if (locked) {
       WARDEN_FAILPOINT("block.write.after_lock");
       if (!segment.wait_for_readers(*locked, deadline)) {
+        // The slot is still COMMITTED and readable again: consumers that slept past it while
+        // it was locked must look again.
         segment.unlock_slot(*locked);
+        segment.wake_commit_waiters();
         return std::nullopt;
       }
       SlotControl& s = segment.slot(*locked);

@@ -119,7 +119,25 @@ CleanupResult cleanup_in(Segment& segment) {
                 {"role", info.role},
                 {"pid", info.pid}});
   }
-  result.active_consumer_count = segment.header().active_consumer_count.load();
+  // The count and the table are separate words: a consumer killed between claiming its
+  // entry and counting itself (or a cleanup racing a registration) leaves them apart, so
+  // cleanup makes the count agree with the table it has just cleaned.
+  uint32_t registered = 0;
+  for (uint32_t i = 0; i < kMaxParticipants; ++i) {
+    const Participant& p = segment.participant(i);
+    if (p.owner.load() != 0 && p.role.load() == static_cast<uint32_t>(Role::kConsumer)) {
+      registered++;
+    }
+  }
+  auto& count = segment.header().active_consumer_count;
+  uint32_t recorded = count.load();
+  if (recorded != registered && count.compare_exchange_strong(recorded, registered)) {
+    emit_event(EventLevel::kInfo, "block.consumer_count.corrected",
+               "active_consumer_count of block " + segment.block_name() + " corrected from " +
+                   std::to_string(recorded) + " to " + std::to_string(registered),
+               {{"block", segment.block_name()}, {"from", recorded}, {"to", registered}});
+  }
+  result.active_consumer_count = count.load();
   return result;
 }
 

@@ -73,6 +73,7 @@ struct Validator {
     if (!segment.try_lock_slot(i)) return "not repaired: a writer took the slot; rerun";
     change(s);
     segment.unlock_slot(i);
+    segment.wake_commit_waiters();  // a COMMITTED slot is readable again
     return "";
   }
 
