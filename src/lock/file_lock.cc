@@ -39,9 +39,14 @@ LockToken token_of(const LockRecord& r) {
 }
 
 nlohmann::json fields_of(const LockPaths& paths, const LockRecord& r) {
-  return {{"lock", paths.name},   {"path", paths.lock},           {"token", r.token},
-          {"pid", r.pid},         {"writer_id", r.writer_id},     {"hostname", r.hostname},
-          {"acquired_at", format_utc(r.acquired_at)}, {"expires_at", format_utc(r.expires_at)}};
+  return {{"lock", paths.name},
+          {"path", paths.lock},
+          {"token", r.token},
+          {"pid", r.pid},
+          {"writer_id", r.writer_id},
+          {"hostname", r.hostname},
+          {"acquired_at", format_utc(r.acquired_at)},
+          {"expires_at", format_utc(r.expires_at)}};
 }
 
 }  // namespace
@@ -59,6 +64,7 @@ struct FileLock::State {
   uint64_t last_released_token = 0;
   std::string last_released_writer;
   bool stale_event_sent = false;
+  bool swept = false;
 
   // Why the last attempt could not take the lock (for the wait and the error message).
   struct Busy {
@@ -116,10 +122,23 @@ struct FileLock::State {
   // exchange a new locked temp with the lock name, check that what we displaced is our own
   // record, and undo the exchange if it was not.
   void republish(const LockRecord& r, const std::string& operation) {
+    // Look before the exchange: a holder that was force-unlocked must not even briefly
+    // displace its successor's record (the exchange below is undone if the name changes
+    // hands in between, but a look first keeps that window to microseconds).
+    auto current = stat_path(paths.lock);
+    if (!current)
+      lose(operation, "its file " + paths.lock + " is gone (force-unlocked or recovered)");
+    if (!same_inode(*current, held_info))
+      lose(operation, "its file was replaced by another holder's");
     std::string temp;
     FileInfo info;
     UniqueFd fd = write_locked_temp(r, &temp, &info);
-    WARDEN_FAILPOINT("lock.refresh.after_temp_write");
+    try {
+      WARDEN_FAILPOINT("lock.refresh.after_temp_write");
+    } catch (...) {
+      ::warden::remove_file(temp);
+      throw;
+    }
     if (!rename_exchange(temp, paths.lock)) {
       ::warden::remove_file(temp);
       lose(operation, "its file " + paths.lock + " is gone (force-unlocked or recovered)");
@@ -198,13 +217,13 @@ struct FileLock::State {
   void note_long_hold(const LockRecord& r) {
     if (stale_event_sent || WallClock::now() - r.acquired_at <= options.max_hold) return;
     stale_event_sent = true;
-    emit_event(EventLevel::kWarning, "sync.lock.stale",
-               "lock " + paths.name + " has been held for longer than " +
-                   seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(
-                       options.max_hold)) +
-                   " by " + lock_internal::describe_holder(r) +
-                   ": check that the job is really still working",
-               fields_of(paths, r));
+    emit_event(
+        EventLevel::kWarning, "sync.lock.stale",
+        "lock " + paths.name + " has been held for longer than " +
+            seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(options.max_hold)) +
+            " by " + lock_internal::describe_holder(r) +
+            ": check that the job is really still working",
+        fields_of(paths, r));
   }
 
   // Publish, or look at what is there: recover it if stale, report it if held.
@@ -212,6 +231,11 @@ struct FileLock::State {
     if (record) {
       throw InvalidArgumentError("acquire lock " + paths.name +
                                  ": this FileLock already holds it (release it first)");
+    }
+    if (!swept) {
+      // Once per FileLock: what crashed operations left (temp, release, recovery files).
+      swept = true;
+      lock_internal::sweep_leftovers(paths);
     }
     Busy busy;
     for (int round = 0; round < kMaxRounds; ++round) {
@@ -288,8 +312,8 @@ LockToken FileLock::acquire(std::chrono::milliseconds timeout) {
     auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
     if (left.count() <= 0) {
-      state_->give_up(busy, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                SteadyClock::now() - start));
+      state_->give_up(
+          busy, std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start));
     }
     if (!announced && busy.seen.record) {
       announced = true;
@@ -329,11 +353,20 @@ void FileLock::release(const LockToken& token) {
     throw LockRecoveryError("release lock " + s.paths.name + ": token " +
                             std::to_string(token.token) + " (writer " + token.writer_id +
                             ") is not the current holder's (token " +
-                            std::to_string(s.record->token) + ", writer " +
-                            s.record->writer_id + "); the lock was left untouched");
+                            std::to_string(s.record->token) + ", writer " + s.record->writer_id +
+                            "); the lock was left untouched");
   }
   // Move the file to a private name first and check it is ours before removing it: between a
   // check and an unlink at the public name, the name could change hands.
+  // Look first, so a holder that was force-unlocked never moves its successor's file aside
+  // (that would free the name for a moment; the rename below is checked and undone anyway).
+  auto current = stat_path(s.paths.lock);
+  if (!current) {
+    s.lose("release", "its file " + s.paths.lock + " is gone (force-unlocked or recovered)");
+  }
+  if (!same_inode(*current, s.held_info)) {
+    s.lose("release", "its file was replaced by another holder's");
+  }
   const std::string moved = s.paths.private_name("release");
   if (!try_rename(s.paths.lock, moved)) {
     s.lose("release", "its file " + s.paths.lock + " is gone (force-unlocked or recovered)");

@@ -47,13 +47,13 @@ struct LockGuard::State {
         // Maybe transient (a slow disk): retry soon, but give up while the lease still holds.
         auto left = token.expires_at - WallClock::now();
         if (left <= safety_margin()) {
-          report_lost(held, std::string("refresh kept failing, the lease is about to end: ") +
-                                e.what());
+          report_lost(held,
+                      std::string("refresh kept failing, the lease is about to end: ") + e.what());
           return;
         }
-        auto retry = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    (left - safety_margin()) / 4),
-                                std::chrono::milliseconds(1), interval);
+        auto retry = std::clamp(
+            std::chrono::duration_cast<std::chrono::milliseconds>((left - safety_margin()) / 4),
+            std::chrono::milliseconds(1), interval);
         emit_event(EventLevel::kWarning, "lock.refresh_failed",
                    std::string("refresh failed, retrying: ") + e.what(),
                    {{"lock", token.name}, {"token", token.token}});

@@ -157,17 +157,18 @@ Judgement judge(const Observation& seen, const LockOptions& options, WallClock::
   }
   if (now > r.expires_at + options.remote_grace) {
     j.verdict = LockVerdict::kStaleExpired;
-    j.reason = "the lease of host " + r.hostname + " expired at " + format_utc(r.expires_at) +
-               " and the remote grace of " +
-               seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(
-                   options.remote_grace)) +
-               " has passed";
+    j.reason =
+        "the lease of host " + r.hostname + " expired at " + format_utc(r.expires_at) +
+        " and the remote grace of " +
+        seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(options.remote_grace)) +
+        " has passed";
     return j;
   }
   j.verdict = LockVerdict::kRemoteUnverifiable;
   j.reason = "held from host " + r.hostname + ", whose processes cannot be checked from here; " +
-             "stale after " + format_utc(r.expires_at + std::chrono::duration_cast<
-                                                            WallClock::duration>(options.remote_grace));
+             "stale after " +
+             format_utc(r.expires_at +
+                        std::chrono::duration_cast<WallClock::duration>(options.remote_grace));
   return j;
 }
 
@@ -203,8 +204,8 @@ LockStatus describe(const LockPaths& paths, const Observation& seen, const LockO
     status.resolve_command = force_unlock_command(paths);
   } else if (j.verdict == LockVerdict::kRemoteUnverifiable) {
     status.resolve_command = "ssh " + seen.record->hostname + " ps -p " +
-                             std::to_string(seen.record->pid) + "  # if it is gone: " +
-                             force_unlock_command(paths);
+                             std::to_string(seen.record->pid) +
+                             "  # if it is gone: " + force_unlock_command(paths);
   }
   return status;
 }

@@ -41,8 +41,7 @@ struct Judgement {
 // Judges an observation (DESIGN.md "Stale when"). On this host the OFD lock is the truth: a
 // lock whose OFD lock is held is held, even when the recorded pid is gone (a child such as
 // `warden lock run`'s command inherited it); a lock whose OFD lock is free is stale.
-Judgement judge(const Observation& seen, const LockOptions& options,
-                WallClock::time_point now);
+Judgement judge(const Observation& seen, const LockOptions& options, WallClock::time_point now);
 
 // Fills a LockStatus for an observation.
 LockStatus describe(const LockPaths& paths, const Observation& seen, const LockOptions& options);

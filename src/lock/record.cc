@@ -8,8 +8,8 @@ namespace warden {
 
 namespace {
 
-constexpr const char* kFields[] = {"version",  "name",      "pid",         "pid_start",
-                                   "boot_id",  "hostname",  "writer_id",   "token",
+constexpr const char* kFields[] = {"version",     "name",         "pid",       "pid_start",
+                                   "boot_id",     "hostname",     "writer_id", "token",
                                    "acquired_at", "refreshed_at", "expires_at"};
 
 [[noreturn]] void malformed(const std::string& path, const std::string& what) {

@@ -31,8 +31,7 @@ bool same_inode(const FileInfo& a, const FileInfo& b) {
   return a.device == b.device && a.inode == b.inode;
 }
 
-void emit(EventLevel level, const char* event, const std::string& message,
-          nlohmann::json fields) {
+void emit(EventLevel level, const char* event, const std::string& message, nlohmann::json fields) {
   emit_event(level, event, message, fields);
 }
 
@@ -154,9 +153,9 @@ bool recover_stale(const LockPaths& paths, const Observation& seen, const Judgem
 }
 
 void throw_malformed(const LockPaths& paths, const Observation& seen) {
-  std::string message = "lock file " + paths.lock + " is malformed: " + seen.problem +
-                        ". warden never removes it on its own; inspect it, then run: " +
-                        force_unlock_command(paths);
+  std::string message =
+      "lock file " + paths.lock + " is malformed: " + seen.problem +
+      ". warden never removes it on its own; inspect it, then run: " + force_unlock_command(paths);
   emit(EventLevel::kError, "lock.malformed", message,
        {{"lock", paths.name}, {"path", paths.lock}, {"problem", seen.problem}});
   throw MalformedLockFileError(message);

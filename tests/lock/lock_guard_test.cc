@@ -1,0 +1,134 @@
+// LockGuard / AtomicLock: refresh in the background, release at the end of the scope, and
+// tell the holder it lost the lock while its lease still protects it.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+
+#include "lock_test_support.h"
+#include "warden/failpoint.h"
+
+namespace warden {
+namespace {
+
+using namespace lock_testing;
+using testing::slurp;
+using testing::TempDir;
+using testing::wait_until;
+
+// What the lost-lease callback saw.
+struct LostReport {
+  std::mutex mutex;
+  bool called = false;
+  int calls = 0;
+  std::string reason;
+  WallClock::time_point when;
+  WallClock::time_point lease_end;
+  LockGuard::LostCallback callback() {
+    return [this](const LockToken& token, const std::string& why) {
+      std::lock_guard<std::mutex> held(mutex);
+      called = true;
+      ++calls;
+      reason = why;
+      when = WallClock::now();
+      lease_end = token.expires_at;
+    };
+  }
+  bool seen() {
+    std::lock_guard<std::mutex> held(mutex);
+    return called;
+  }
+};
+
+TEST(LockGuardTest, RefreshesInTheBackgroundAndReleasesAtScopeEnd) {
+  TempDir dir;
+  LockOptions options = quick_options();
+  options.lease = 1s;
+  options.refresh_interval = 50ms;
+  FileLock lock(dir.path(), "crsp", options);
+  {
+    LockGuard guard(lock, 1s);
+    const auto first = LockRecord::parse(slurp(lock_path(dir.path(), "crsp")), "x").expires_at;
+    // Held past its first lease: the refresher keeps moving expires_at.
+    EXPECT_TRUE(wait_until(
+        [&] {
+          auto r = inspect_file_lock(dir.path(), "crsp").record;
+          return r && r->expires_at > first + 1s;
+        },
+        10s));
+    EXPECT_EQ(inspect_file_lock(dir.path(), "crsp").verdict, LockVerdict::kHeld);
+    EXPECT_FALSE(guard.lost());
+  }
+  EXPECT_FALSE(stat_path(lock_path(dir.path(), "crsp")).has_value());
+}
+
+TEST(LockGuardTest, ReportsForceUnlockBeforeTheLeaseRunsOut) {
+  TempDir dir;
+  LockOptions options;
+  options.lease = 30s;
+  options.refresh_interval = 50ms;
+  FileLock lock(dir.path(), "crsp", options);
+  LostReport report;
+  LockGuard guard(lock, 1s, report.callback());
+  ForceUnlockResult forced = force_unlock(dir.path(), "crsp", true);
+  ASSERT_TRUE(forced.removed) << forced.message;
+  ASSERT_TRUE(wait_until([&] { return report.seen(); }, 20s));
+  EXPECT_TRUE(guard.lost());
+  std::lock_guard<std::mutex> held(report.mutex);
+  EXPECT_EQ(report.calls, 1);
+  EXPECT_LT(report.when, report.lease_end);
+  EXPECT_NE(report.reason.find("no longer held"), std::string::npos) << report.reason;
+  EXPECT_THROW(guard.release(), LockRecoveryError);
+}
+
+TEST(LockGuardTest, ReportsARefreshThatKeepsFailingBeforeTheLeaseRunsOut) {
+  TempDir dir;
+  LockOptions options;
+  options.lease = 2s;
+  options.refresh_interval = 50ms;
+  FileLock lock(dir.path(), "crsp", options);
+  LostReport report;
+  {
+    LockGuard guard(lock, 1s, report.callback());
+    failpoint_arm("lock.refresh.after_temp_write", "error");  // every refresh fails (disk)
+    bool seen = wait_until([&] { return report.seen(); }, 20s);
+    failpoints_clear();
+    ASSERT_TRUE(seen);
+    EXPECT_TRUE(guard.lost());
+  }
+  std::lock_guard<std::mutex> held(report.mutex);
+  EXPECT_EQ(report.calls, 1);
+  EXPECT_LT(report.when, report.lease_end);
+  EXPECT_NE(report.reason.find("kept failing"), std::string::npos) << report.reason;
+  // The failed refreshes left no temp files behind.
+  int leftovers = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (entry.path().filename().string().find(".tmp.") != std::string::npos) ++leftovers;
+  }
+  EXPECT_EQ(leftovers, 0);
+}
+
+TEST(LockGuardTest, AtomicLockIsTheSeedsContextManager) {
+  TempDir dir;
+  uint64_t first = 0;
+  {
+    AtomicLock held(dir.path(), "crsp", 1s, quick_options());
+    first = held.token().token;
+    EXPECT_EQ(inspect_file_lock(dir.path(), "crsp").verdict, LockVerdict::kHeld);
+    FileLock other(dir.path(), "crsp");
+    EXPECT_FALSE(other.try_acquire().has_value());
+  }
+  EXPECT_EQ(inspect_file_lock(dir.path(), "crsp").verdict, LockVerdict::kFree);
+  AtomicLock again(dir.path(), "crsp", 1s);
+  EXPECT_GT(again.token().token, first);
+}
+
+TEST(LockGuardTest, ThrowsWhenTheLockIsHeldAndTheWaitRunsOut) {
+  TempDir dir;
+  AtomicLock held(dir.path(), "crsp", 1s);
+  EXPECT_THROW(AtomicLock(dir.path(), "crsp", 50ms), LockAcquisitionError);
+}
+
+}  // namespace
+}  // namespace warden
