@@ -179,9 +179,12 @@ struct Validator {
     for (const ParticipantInfo& info : participant_infos(segment)) {
       if (info.role == "consumer") consumers++;
       if (info.role == "registering") {
-        add("participant " + std::to_string(info.id),
-            "entry of pid " + std::to_string(info.pid) + " has no valid role", false, false,
-            "run 'warden block cleanup " + segment.block_name() + "' once that pid is gone");
+        // A live one is registering right now; only a dead one is a problem.
+        if (!info.alive) {
+          add("participant " + std::to_string(info.id),
+              "entry of dead pid " + std::to_string(info.pid) + " was never fully registered",
+              false, false, "run 'warden block cleanup " + segment.block_name() + "'");
+        }
       } else if (!info.alive) {
         add("participant " + std::to_string(info.id),
             "dead " + info.role + " (pid " + std::to_string(info.pid) + ") still registered", false,

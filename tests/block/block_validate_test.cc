@@ -139,7 +139,10 @@ TEST(BlockValidateTest, DeadParticipantIsReportedWithTheCleanupCommand) {
     Consumer consumer = Consumer::open(block.name(), {.heartbeat_interval = 0ms});
     return park();
   });
-  ASSERT_TRUE(wait_until([&] { return diagnose(block.name()).participants.size() == 1; }));
+  ASSERT_TRUE(wait_until([&] {
+    auto d = diagnose(block.name());
+    return d.participants.size() == 1 && d.participants[0].role == "consumer";
+  }));
   pid_t pid = dead.pid();
   kill_and_reap(dead);
   ValidationReport report = validate(block.name(), true);
