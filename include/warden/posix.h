@@ -177,6 +177,10 @@ struct ProcessStat {
   pid_t ppid = 0;
   char state = '?';
   uint64_t start_time = 0;
+  // Threads not yet gone. Trap: a thread-group leader shows state 'Z' as soon as it exits,
+  // while its other threads may still be exiting and holding its files and fcntl locks; the
+  // process is truly gone only at 'Z' with threads <= 1.
+  int threads = 0;
 };
 std::optional<ProcessStat> process_stat(pid_t pid);
 // Seconds a process has been running, from its start time and the system uptime.

@@ -104,13 +104,27 @@ class ChildProcess {
 // are passed to the child's process group instead of acting on us (the runner outlives the
 // child's reaction and reports its exit code). The previous handlers come back on
 // destruction. One forwarder at a time per process (a second one throws InvalidArgumentError).
+//
+// The trap it closes: a runner that installs its handlers only after start() dies of a
+// SIGTERM that arrives while the child is being started (the default action), leaving the
+// child and the runner's lock behind. So create the forwarder with no target first, start
+// the child, then forward_to() it: a signal caught in between is passed on then, exactly once.
 class SignalForwarder {
  public:
+  // Catches the signals now and passes them to `child`'s group (forward_to(child)).
   explicit SignalForwarder(const ChildProcess& child);
+  // Catches the signals now and only records them (last_forwarded()) until forward_to().
+  SignalForwarder();
   ~SignalForwarder();
   SignalForwarder(const SignalForwarder&) = delete;
   SignalForwarder& operator=(const SignalForwarder&) = delete;
-  // The last signal forwarded (0 if none).
+  // From now on, signals go to `child`'s process group (or the child alone if it has none);
+  // the last one caught while there was no target is passed on at once. Never throws.
+  void forward_to(const ChildProcess& child) noexcept;
+  // From now on, signals are only recorded (call it once the child is reaped, so no signal
+  // can reach a process group whose id was reused). Never throws.
+  void stop_forwarding() noexcept;
+  // The last signal caught (forwarded or not), 0 if none.
   int last_forwarded() const;
 };
 

@@ -45,16 +45,18 @@ std::optional<ProcessStat> process_stat(pid_t pid) {
   ProcessStat stat;
   char state = '?';
   int ppid = 0;
+  int threads = 0;
   unsigned long long start = 0;
-  // Fields 3 (state), 4 (ppid), then 5..21 skipped, 22 (starttime).
+  // Fields 3 (state), 4 (ppid), 5..19 skipped, 20 (num_threads), 21 skipped, 22 (starttime).
   int matched = std::sscanf(rest,
                             "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-                            "%*d %*d %llu",
-                            &state, &ppid, &start);
-  if (matched != 3) return std::nullopt;
+                            "%d %*d %llu",
+                            &state, &ppid, &threads, &start);
+  if (matched != 4) return std::nullopt;
   stat.state = state;
   stat.ppid = ppid;
   stat.start_time = start;
+  stat.threads = threads;
   return stat;
 }
 

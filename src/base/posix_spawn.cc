@@ -277,30 +277,35 @@ namespace {
 constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 constexpr size_t kForwardedCount = sizeof kForwardedSignals / sizeof kForwardedSignals[0];
 
-std::atomic<pid_t> g_forward_target{0};  // negative: a process group
+std::atomic<pid_t> g_forward_target{0};  // negative: a process group; 0: record only
 std::atomic<int> g_last_forwarded{0};
+std::atomic<int> g_pending{0};  // caught, not yet passed on
 std::atomic<bool> g_forwarder_active{false};
 struct sigaction g_previous[kForwardedCount];
 
+// Whoever takes the pending signal out of g_pending sends it: either the handler (it saw a
+// target) or forward_to() (the handler ran before the target was set), never both, never
+// neither.
 void forward_signal(int signal) {
   int saved = errno;
-  pid_t target = g_forward_target.load();
-  if (target != 0) ::kill(target, signal);
   g_last_forwarded.store(signal);
+  g_pending.store(signal);
+  pid_t target = g_forward_target.load();
+  if (target != 0) {
+    if (int pending = g_pending.exchange(0)) ::kill(target, pending);
+  }
   errno = saved;
 }
 
 }  // namespace
 
-SignalForwarder::SignalForwarder(const ChildProcess& child) {
+SignalForwarder::SignalForwarder() {
   if (g_forwarder_active.exchange(true)) {
     throw InvalidArgumentError("forward signals: a forwarder is already active");
   }
-  // The child leads its own group unless told otherwise; kill(-pid) reaches the group.
-  pid_t target = child.pid();
-  if (::getpgid(target) == target) target = -target;
-  g_forward_target.store(target);
+  g_forward_target.store(0);
   g_last_forwarded.store(0);
+  g_pending.store(0);
   struct sigaction action;
   std::memset(&action, 0, sizeof action);
   action.sa_handler = forward_signal;
@@ -311,11 +316,27 @@ SignalForwarder::SignalForwarder(const ChildProcess& child) {
   }
 }
 
+SignalForwarder::SignalForwarder(const ChildProcess& child) : SignalForwarder() {
+  forward_to(child);
+}
+
+void SignalForwarder::forward_to(const ChildProcess& child) noexcept {
+  // The child leads its own group unless told otherwise; kill(-pid) reaches the group.
+  pid_t target = child.pid();
+  if (target <= 0) return;
+  if (::getpgid(target) == target) target = -target;
+  g_forward_target.store(target);
+  if (int pending = g_pending.exchange(0)) ::kill(target, pending);
+}
+
+void SignalForwarder::stop_forwarding() noexcept { g_forward_target.store(0); }
+
 SignalForwarder::~SignalForwarder() {
   for (size_t i = 0; i < kForwardedCount; ++i) {
     ::sigaction(kForwardedSignals[i], &g_previous[i], nullptr);
   }
   g_forward_target.store(0);
+  g_pending.store(0);
   g_forwarder_active.store(false);
 }
 

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "warden/error.h"
+#include "warden/events.h"
 #include "warden/guard.h"
 
 namespace warden::cli {
@@ -56,7 +57,11 @@ void add_run(CLI::App& group, RunContext& context) {
       "    --notify-cmd 'curl -s -d \"$WARDEN_GUARD_STATUS\" $HOOK' -- python3 ingest.py\n"
       "Exit codes (as coreutils timeout): the job's code, 128+N if it died of signal N,\n"
       "1 blocked by a live holder, 124 timed out, 125 the guard failed, 126 cannot run,\n"
-      "127 not found, 137 SIGKILL was needed.");
+      "127 not found, 137 SIGKILL was needed.\n"
+      "Output: the job's stdout and stderr pass through unchanged. warden writes to stderr\n"
+      "only lines starting 'warden guard: ', and only when there is something to say\n"
+      "(blocked, recovered, timeout, signal, failure). Events (guard.blocked, guard.timeout,\n"
+      "guard.recovered, guard.finished) go to --log-file, or to stderr with --log-json.");
   run->callback([args, &context] {
     GuardRunOptions options;
     try {
@@ -71,6 +76,14 @@ void add_run(CLI::App& group, RunContext& context) {
       context.exit_code = kExitGuardFailed;
       return;
     }
+    // The job's stdout and stderr are its own (a pipeline parses them): warden adds to
+    // stderr only its "warden guard: " lines, and only when something needs saying. Events
+    // go to --log-file, and to stderr only when asked for with --log-json.
+    EventSinkOptions sinks;
+    sinks.log_file = context.globals.log_file;
+    sinks.stderr_format = context.globals.log_json ? EventSinkOptions::StderrFormat::kJson
+                                                   : EventSinkOptions::StderrFormat::kNone;
+    configure_events(sinks);
     options.notify_command = args->notify_cmd;
     options.preserve_status = args->preserve_status;
     options.say = [](const std::string& line) {

@@ -16,11 +16,12 @@ bool GuardCleanupReport::clean() const {
 
 namespace {
 
-// Whether the process we judged a holder is gone. A zombie holds no files or locks; a pid
-// with another start time is a reused pid, not our holder.
+// Whether the process we judged a holder is gone. A zombie holds no files or locks, but a
+// zombie leader whose other threads are still exiting (DuckDB runs many) does: wait for
+// them too. A pid with another start time is a reused pid, not our holder.
 bool is_gone(pid_t pid, uint64_t start_time) {
   auto stat = process_stat(pid);
-  return !stat || stat->start_time != start_time || stat->state == 'Z';
+  return !stat || stat->start_time != start_time || (stat->state == 'Z' && stat->threads <= 1);
 }
 
 bool wait_gone(pid_t pid, uint64_t start_time, std::chrono::milliseconds timeout) {

@@ -170,7 +170,15 @@ void decide_exit_code(const GuardRunOptions& options, GuardRunResult& result) {
 }
 
 void run_job(const GuardRunOptions& options, const GuardPaths& paths, const LockToken& token,
-             GuardRunResult& result, const Say& say) {
+             SignalForwarder& signals, GuardRunResult& result, const Say& say) {
+  // A stop signal that came while we checked and took the lease: do not start the job.
+  if (int caught = signals.last_forwarded(); is_stop_signal(caught)) {
+    result.guard_signal = caught;
+    result.outcome = GuardOutcome::kInterrupted;
+    result.exit_code = 128 + caught;
+    say("received " + signal_name(caught) + " before the job started: not starting it");
+    return;
+  }
   ChildOptions child_options;
   child_options.argv = options.argv;
   child_options.env = {{"WARDEN_GUARD_DB", paths.db},
@@ -186,16 +194,18 @@ void run_job(const GuardRunOptions& options, const GuardPaths& paths, const Lock
     say(result.message);
     return;
   }
+  WARDEN_FAILPOINT("guard.run.before_forwarding");
+  // A signal caught while the job was being started is passed on now.
+  signals.forward_to(*child);
   // Our children now: the job and its helpers (a watchdog). Everything else that appears
   // later is an orphaned descendant of the job.
   std::vector<pid_t> keep = list_children();
   keep.erase(std::remove(keep.begin(), keep.end(), child->pid()), keep.end());
   for (pid_t pid : before) keep.push_back(pid);
-  {
-    SignalForwarder forwarder(*child);
-    WARDEN_FAILPOINT("guard.run.job_started");
-    supervise(*child, forwarder, options, result, say);
-  }
+  WARDEN_FAILPOINT("guard.run.job_started");
+  supervise(*child, signals, options, result, say);
+  // The job is reaped: its group id may be reused, so signals are only recorded from here.
+  signals.stop_forwarding();
   decide_exit_code(options, result);
   DescendantSweep sweep = stop_descendants(child->pid(), options.kill_after, keep);
   if (sweep.found) {
@@ -209,7 +219,8 @@ void run_job(const GuardRunOptions& options, const GuardPaths& paths, const Lock
   }
 }
 
-void guarded(const GuardRunOptions& options, GuardRunResult& result, const Say& say) {
+void guarded(const GuardRunOptions& options, SignalForwarder& signals, GuardRunResult& result,
+             const Say& say) {
   if (options.argv.empty()) throw InvalidArgumentError("guard run: no command given after --");
   const GuardPaths paths = guard_paths(options.db);
   const GuardStatus before = inspect_guard(paths.db);
@@ -238,7 +249,7 @@ void guarded(const GuardRunOptions& options, GuardRunResult& result, const Say& 
   }
   report_recovered(result, before, now, say);
   set_child_subreaper(true);
-  run_job(options, paths, lease->token(), result, say);
+  run_job(options, paths, lease->token(), signals, result, say);
   try {
     lease->release();
   } catch (const Error& e) {
@@ -254,10 +265,16 @@ GuardRunResult guard_run(const GuardRunOptions& options) {
     if (options.say) options.say(line);
   };
   GuardRunResult result;
+  // Caught from the very start, so a SIGTERM at any moment (taking the lease, starting the
+  // job, sweeping, notifying) cannot kill the guard and leave the job and the lease behind.
+  std::optional<SignalForwarder> signals;
   try {
-    guarded(options, result, say);
+    signals.emplace();
+    guarded(options, *signals, result, say);
   } catch (const std::exception& e) {
-    // The lease, if taken, was released by LockGuard's destructor on the way out.
+    // The lease, if taken, was released by LockGuard's destructor on the way out, and the
+    // job's group was killed by ChildProcess's.
+    if (signals) signals->stop_forwarding();
     result.outcome = GuardOutcome::kGuardFailed;
     result.exit_code = kExitGuardFailed;
     result.message = e.what();

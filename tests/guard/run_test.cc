@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "guard_test_support.h"
 #include "warden/guard.h"
@@ -96,6 +98,43 @@ TEST_P(GuardRunSignal, ScenarioB_SignalToTheGuardStopsTheJobAndReleasesTheLease)
 
 INSTANTIATE_TEST_SUITE_P(TermIntHup, GuardRunSignal, ::testing::Values(SIGTERM, SIGINT, SIGHUP));
 
+// B: a SIGTERM that lands while the job is being started (before the guard has a target to
+// forward to) is held and passed on, not fatal to the guard.
+TEST(GuardRun, ScenarioB_SignalWhileTheJobStartsIsPassedOnOnceItRuns) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  Child guard = spawn_guard(
+      db, {}, {"/bin/sh", "-c", "echo $$ > \"$D/job\"; sleep 300"},
+      {{"D", dir.path()}, {"WARDEN_FAILPOINTS", "guard.run.before_forwarding=sleep:800"}});
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_pid_file(dir / "job") > 0; }));
+  pid_t job = testing::read_pid_file(dir / "job");
+  guard.kill(SIGTERM);  // the guard sleeps at the failpoint: nobody forwards yet
+  ChildResult result = guard.wait();
+  EXPECT_TRUE(result.exited) << "the guard itself died of signal " << result.signal;
+  EXPECT_EQ(result.exit_code, 128 + SIGTERM) << result.err;
+  EXPECT_FALSE(testing::process_alive(job));
+  EXPECT_TRUE(lease_is_free(db));
+}
+
+// B: a SIGTERM while the guard takes the lease: the job is never started.
+TEST(GuardRun, ScenarioB_SignalBeforeTheJobStartsMeansItNeverStarts) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  Child guard =
+      spawn_guard(db, {}, {"/bin/sh", "-c", "touch \"$D/ran\""},
+                  {{"D", dir.path()}, {"WARDEN_FAILPOINTS", "guard.run.after_lease=sleep:800"}});
+  ASSERT_TRUE(testing::wait_until([&] { return !lease_is_free(db); }));
+  guard.kill(SIGTERM);
+  ChildResult result = guard.wait();
+  EXPECT_TRUE(result.exited) << "the guard itself died of signal " << result.signal;
+  EXPECT_EQ(result.exit_code, 128 + SIGTERM) << result.err;
+  EXPECT_NE(result.err.find("received SIGTERM before the job started: not starting it"),
+            std::string::npos)
+      << result.err;
+  EXPECT_FALSE(fs::exists(dir / "ran"));
+  EXPECT_TRUE(lease_is_free(db));
+}
+
 // C: guard and job SIGKILLed (a crash, the OOM killer): the next run finds the dead holder's
 // lease, recovers it, says so, and runs.
 TEST(GuardRun, ScenarioC_NextRunRecoversTheLeaseOfAKilledGuardAndRuns) {
@@ -109,6 +148,9 @@ TEST(GuardRun, ScenarioC_NextRunRecoversTheLeaseOfAKilledGuardAndRuns) {
   ::kill(-job, SIGKILL);
   guard.wait();
   ASSERT_TRUE(testing::wait_until([&] { return !testing::process_alive(job); }));
+  // The guard's watchdog (forked, so it shares the lease's open file until its first few
+  // instructions close it) may still be on its way out for a moment after a crash.
+  ASSERT_TRUE(testing::wait_until([&] { return inspect_guard(db).stale_lease(); }));
   GuardStatus status = inspect_guard(db);
   EXPECT_TRUE(status.stale_lease()) << lock_verdict_name(status.lease.verdict);
   EXPECT_FALSE(status.held());
@@ -200,6 +242,8 @@ TEST(GuardRun, GuardedDuckDbWriterCommitsItsRows) {
   EXPECT_TRUE(lease_is_free(db));
 }
 
+// The job's stdout and stderr are exactly what it wrote: on a run where nothing needs saying,
+// warden adds nothing to either (its events go to --log-file, see below).
 TEST(GuardRun, OutputIsStreamedThroughUnchanged) {
   TempDir dir;
   const std::string db = dir / "f.duckdb";
@@ -208,6 +252,65 @@ TEST(GuardRun, OutputIsStreamedThroughUnchanged) {
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "one\ttwo\n\001three");
   EXPECT_EQ(result.err, "to err");
+}
+
+// Events are separable from the job's output: --log-file receives them as JSON lines while
+// stderr stays the job's; --log-json asks for them on stderr, one JSON line each.
+TEST(GuardRun, EventsGoToTheLogFileAndOnStderrOnlyWithLogJson) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  const std::string log = dir / "events.jsonl";
+  const std::vector<std::string> job = {"/bin/sh", "-c", "echo job-out; echo job-err >&2"};
+  std::vector<std::string> args = {"--log-file", log};
+  for (const std::string& arg : guard_args(db, {}, job)) args.push_back(arg);
+  ChildResult quiet = testing::run_warden(args);
+  EXPECT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.out, "job-out\n");
+  EXPECT_EQ(quiet.err, "job-err\n");
+  const std::string events = testing::slurp(log);
+  EXPECT_NE(events.find("\"event\":\"guard.finished\""), std::string::npos) << events;
+  EXPECT_NE(events.find("\"status\":\"succeeded\""), std::string::npos) << events;
+
+  args = {"--log-json"};
+  for (const std::string& arg : guard_args(db, {}, job)) args.push_back(arg);
+  ChildResult loud = testing::run_warden(args);
+  EXPECT_EQ(loud.exit_code, 0) << loud.err;
+  EXPECT_EQ(loud.out, "job-out\n");
+  std::vector<std::string> job_lines;
+  bool finished = false;
+  std::istringstream lines(loud.err);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') {
+      job_lines.push_back(line);
+      continue;
+    }
+    nlohmann::json record = nlohmann::json::parse(line);  // every warden line is JSON
+    if (record.value("event", "") == "guard.finished") finished = true;
+  }
+  EXPECT_EQ(job_lines, std::vector<std::string>{"job-err"}) << loud.err;
+  EXPECT_TRUE(finished) << loud.err;
+}
+
+// When something needs saying (here a timeout), warden's own stderr lines all start with
+// "warden guard: ", so they can be told from the job's.
+TEST(GuardRun, GuardLinesOnStderrArePrefixed) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  ChildResult result = testing::run_warden(
+      guard_args(db, {"--timeout", "200ms"}, {"/bin/sh", "-c", "echo job-err >&2; exec sleep 30"}));
+  EXPECT_EQ(result.exit_code, 124) << result.err;
+  std::istringstream lines(result.err);
+  std::vector<std::string> other;
+  int guard_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("warden guard: ", 0) == 0) {
+      ++guard_lines;
+    } else {
+      other.push_back(line);
+    }
+  }
+  EXPECT_EQ(other, std::vector<std::string>{"job-err"}) << result.err;
+  EXPECT_GE(guard_lines, 1) << result.err;
 }
 
 TEST(GuardRun, JobSeesItsDatabaseAndFencingToken) {
