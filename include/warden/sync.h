@@ -169,6 +169,17 @@ struct DatasetStatus {
   nlohmann::json to_json() const;
 };
 
+// ---- Reading a dataset safely ------------------------------------------------------------
+
+// A DuckDB relation over exactly the files `manifest` names:
+// "read_parquet(['/data/wrds/crsp/daily/2000.parquet', ...])". A reader that names the files
+// of one committed generation, instead of globbing the directory, reads what that manifest
+// promises: never a temp file (hidden names), never a year that is not committed yet. Each
+// file is complete (published by rename); a file replaced while a query runs is read either
+// whole-old or whole-new, because the reader keeps the inode it opened. nullopt for a
+// manifest without files.
+std::optional<std::string> manifest_relation(const DataLayout& layout, const Manifest& manifest);
+
 // ---- The manager ----------------------------------------------------------------------
 
 class SyncManager {
