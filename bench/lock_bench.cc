@@ -9,6 +9,7 @@
 //   BM_Handoff/8                1 holder + 8 waiting processes; each handoff is timed from
 //                               the moment the holder calls release() to the moment the next
 //                               acquire() returns. Reports median, p90 and max.
+//   BM_Handoff/1                the same with 1 waiter: no herd of waiters publishing at once.
 //
 // The lock directory is $WARDEN_BENCH_DIR (default: ./lock-bench.<pid> in the current
 // directory). It must be on the disk under test: on tmpfs fsync costs nothing. Handoff
@@ -40,10 +41,18 @@ using std::chrono::nanoseconds;
 using std::chrono::steady_clock;
 
 constexpr int kMaxHandoffs = 4096;
-// How long a holder keeps the lock: long enough that every other worker is blocked in
-// acquire() again (a waiter's attempt writes and fsyncs its temp record first) when it
-// releases, so each handoff really has all the other workers waiting.
-constexpr auto kHold = std::chrono::milliseconds(10);
+// How long a holder keeps the lock: uniform in [H/2, 3H/2] with H = $WARDEN_BENCH_HOLD_MS
+// (default 50). Long enough that every other worker is blocked in acquire() again when it
+// releases: a worker that queues again first tries to publish (a temp record and its fsync,
+// several ms on a busy disk); if that fsync were still running at the release, its link
+// would win with no fsync left to pay, and the handoff would look faster than a real
+// waiter's. Random, so that a polling peer's fixed interval cannot fall in step with it.
+std::chrono::microseconds hold_time() {
+  const char* env = std::getenv("WARDEN_BENCH_HOLD_MS");
+  const int64_t hold_us = (env ? std::atoi(env) : 50) * 1000;
+  return std::chrono::microseconds(hold_us / 2 +
+                                   static_cast<int64_t>(warden::random_u64() % (hold_us + 1)));
+}
 
 std::string bench_dir() {
   static const std::string dir = [] {
@@ -192,7 +201,7 @@ int handoff_worker(const std::string& dir, const std::string& shm_name, uint32_t
     if (shared->occupancy.fetch_add(1) != 0) shared->overlaps.fetch_add(1);
     shared->seq.store(n + 1);
     warden::futex_wake(&shared->seq, INT32_MAX);
-    std::this_thread::sleep_for(kHold);
+    std::this_thread::sleep_for(hold_time());
     shared->occupancy.fetch_sub(1);
     shared->release_ns.store(now_ns());
     lock.release(token);
@@ -269,7 +278,12 @@ void BM_Handoff(benchmark::State& state) {
     state.counters["run_s"] = seconds;
   }
 }
-BENCHMARK(BM_Handoff)->Arg(8)->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Handoff)
+    ->Arg(8)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -5,8 +5,10 @@ Measures the same two figures as lock_bench, the same way:
   - uncontended acquire()+release() of one lock object, median and p90;
   - handoff: 1 holder + N waiting processes on one lock; each handoff is timed from the
     moment the holder calls release() to the moment the next acquire() returns (both read
-    CLOCK_MONOTONIC), the holder keeps the lock 10 ms so every other worker is waiting,
+    CLOCK_MONOTONIC), every other worker is waiting when the holder releases,
     and a released worker queues again only once someone else holds the lock.
+    The holder keeps the lock for a random time in [H/2, 3H/2], H = --hold-ms (as
+    lock_bench's WARDEN_BENCH_HOLD_MS), so a fixed poll interval cannot fall in step with it.
 
 Run with Debian's interpreter (/usr/bin/python3), which is the one python3-filelock is
 installed for. Prints one JSON object; bench/run_lock_bench turns it into the table.
@@ -18,13 +20,13 @@ import ctypes
 import json
 import multiprocessing
 import os
+import random
 import statistics
 import sys
 import time
 
 import filelock
 
-HOLD_SECONDS = 0.010
 MAX_HANDOFFS = 4096
 
 
@@ -46,7 +48,7 @@ def uncontended(lock_class, directory, seconds):
     return samples
 
 
-def handoff_worker(lock_class, path, poll_interval, total, shared):
+def handoff_worker(lock_class, path, poll_interval, total, hold_seconds, shared):
     lock = lock_class(path, timeout=120)
     with shared["ready"].get_lock():
         shared["ready"].value += 1
@@ -66,7 +68,7 @@ def handoff_worker(lock_class, path, poll_interval, total, shared):
             shared["overlaps"].value += 1
         shared["occupancy"].value += 1
         seq.value = n + 1
-        time.sleep(HOLD_SECONDS)
+        time.sleep(hold_seconds * random.uniform(0.5, 1.5))
         shared["occupancy"].value -= 1
         shared["release_ns"].value = time.monotonic_ns()
         lock.release()
@@ -74,7 +76,7 @@ def handoff_worker(lock_class, path, poll_interval, total, shared):
             time.sleep(0.0002)
 
 
-def handoff(lock_class, directory, waiters, handoffs, poll_interval):
+def handoff(lock_class, directory, waiters, handoffs, poll_interval, hold_seconds):
     context = multiprocessing.get_context("fork")
     shared = {
         "ready": context.Value(ctypes.c_int, 0),
@@ -88,7 +90,7 @@ def handoff(lock_class, directory, waiters, handoffs, poll_interval):
     path = os.path.join(directory, "peer_handoff_%s.lock" % lock_class.__name__)
     workers = [
         context.Process(target=handoff_worker,
-                        args=(lock_class, path, poll_interval, handoffs + 1, shared))
+                        args=(lock_class, path, poll_interval, handoffs + 1, hold_seconds, shared))
         for _ in range(waiters + 1)
     ]
     for worker in workers:
@@ -110,6 +112,7 @@ def main():
     parser.add_argument("--dir", required=True, help="lock directory (on the disk under test)")
     parser.add_argument("--waiters", type=int, default=8)
     parser.add_argument("--handoffs", type=int, default=200)
+    parser.add_argument("--hold-ms", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=2.0, help="uncontended run time")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
@@ -127,7 +130,8 @@ def main():
         if lock_class not in uncontended_cache:
             uncontended_cache[lock_class] = uncontended(lock_class, args.dir, args.seconds)
         idle = uncontended_cache[lock_class]
-        samples, overlaps = handoff(lock_class, args.dir, args.waiters, handoffs, poll_interval)
+        samples, overlaps = handoff(lock_class, args.dir, args.waiters, handoffs, poll_interval,
+                                    args.hold_ms / 1000)
         results.append({
             "lock": "python3-filelock " + lock_class.__name__,
             "variant": variant,
