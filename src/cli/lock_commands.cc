@@ -1,13 +1,364 @@
-// Placeholder until the lock commands land (the lock work replaces this file).
+// `warden lock status | force-unlock | run`: see, resolve, and run under single-writer locks
+// (DESIGN.md "Lock file"; docs/runbooks/lock-recovery.md).
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
 #include "cli.h"
 #include "warden/error.h"
+#include "warden/events.h"
+#include "warden/lock.h"
+#include "warden/posix.h"
+#include "warden/process.h"
 
 namespace warden::cli {
 
-void add_lock_commands(CLI::App& group, RunContext&) {
-  group.add_subcommand("status", "Show every lock")->callback([] {
-    throw Error(ErrorCode::kInternal, "lock status: not built yet");
+namespace {
+
+// A guarded job's exit codes (DESIGN.md "Exit codes", as coreutils timeout).
+constexpr int kExitRunnerFailed = 125;
+constexpr int kExitCannotRun = 126;
+constexpr int kExitNotFound = 127;
+
+std::string resolve_lock_dir(const std::string& given, const RunContext& context) {
+  std::string dir = given.empty() ? context.globals.lock_dir() : given;
+  std::error_code ignored;
+  auto absolute = std::filesystem::absolute(dir, ignored);
+  return ignored ? dir : absolute.lexically_normal().string();
+}
+
+std::chrono::milliseconds to_millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
+}
+
+// "3m12s", "1h02m", "850ms".
+std::string human_duration(std::chrono::milliseconds d) {
+  int64_t ms = d.count() < 0 ? -d.count() : d.count();
+  char text[48];
+  if (ms < 1000) {
+    std::snprintf(text, sizeof text, "%lldms", static_cast<long long>(ms));
+  } else if (ms < 60'000) {
+    std::snprintf(text, sizeof text, "%.1fs", static_cast<double>(ms) / 1000.0);
+  } else if (ms < 3'600'000) {
+    std::snprintf(text, sizeof text, "%lldm%02llds", static_cast<long long>(ms / 60'000),
+                  static_cast<long long>(ms / 1000 % 60));
+  } else {
+    std::snprintf(text, sizeof text, "%lldh%02lldm", static_cast<long long>(ms / 3'600'000),
+                  static_cast<long long>(ms / 60'000 % 60));
+  }
+  return text;
+}
+
+std::string holder_text(const LockStatus& s) {
+  if (!s.record) return "-";
+  std::string text = "pid " + std::to_string(s.record->pid) + " on " + s.record->hostname;
+  if (s.record->hostname == host_name()) text += s.holder_alive ? " (alive)" : " (gone)";
+  return text;
+}
+
+std::string lease_text(const LockStatus& s) {
+  if (!s.record) return "-";
+  if (s.expires_in.count() >= 0) return human_duration(s.expires_in) + " left";
+  return "expired " + human_duration(s.expires_in) + " ago";
+}
+
+nlohmann::json status_json(const LockStatus& s) {
+  nlohmann::json out = {
+      {"name", s.name},
+      {"backend", s.backend},
+      {"path", s.path},
+      {"verdict", lock_verdict_name(s.verdict)},
+      {"stale", is_stale(s.verdict)},
+      {"reason", s.reason},
+      {"holder_alive", s.holder_alive},
+      {"max_hold_exceeded", s.max_hold_exceeded},
+      {"resolve_command",
+       s.resolve_command.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.resolve_command)},
+      {"record", nullptr},
+      {"age_seconds", nullptr},
+      {"expires_in_seconds", nullptr},
+  };
+  if (s.record) {
+    out["record"] = nlohmann::json::parse(s.record->to_json());
+    out["age_seconds"] = static_cast<double>(s.age.count()) / 1000.0;
+    out["expires_in_seconds"] = static_cast<double>(s.expires_in.count()) / 1000.0;
+  }
+  return out;
+}
+
+void print_table(const std::string& dir, const std::vector<LockStatus>& locks) {
+  if (locks.empty()) {
+    std::cout << "no locks in " << dir << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"LOCK", "STATE", "HOLDER", "TOKEN", "AGE", "LEASE"}};
+  for (const auto& s : locks) {
+    rows.push_back({s.name, lock_verdict_name(s.verdict), holder_text(s),
+                    s.record ? std::to_string(s.record->token) : "-",
+                    s.record ? human_duration(s.age) : "-", lease_text(s)});
+  }
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+  for (const auto& s : locks) {
+    if (s.verdict == LockVerdict::kHeld && !s.max_hold_exceeded) continue;
+    std::cout << "\n" << s.name << ": " << lock_verdict_name(s.verdict) << ": " << s.reason << "\n";
+    if (s.max_hold_exceeded) {
+      std::cout << "  held longer than the 4h maximum: check that its job is still working\n";
+    }
+    if (is_stale(s.verdict)) {
+      std::cout << "  the next acquisition recovers it on its own; to remove it now:\n";
+    } else if (s.verdict == LockVerdict::kMalformed) {
+      std::cout << "  warden never removes it on its own; inspect " << s.path << ", then:\n";
+    } else if (s.verdict == LockVerdict::kRemoteUnverifiable) {
+      std::cout << "  wait for its lease to end, or check the remote process, then:\n";
+    }
+    if (!s.resolve_command.empty()) std::cout << "  " << s.resolve_command << "\n";
+  }
+}
+
+// ---- status ---------------------------------------------------------------------------
+
+struct StatusArgs {
+  std::string lock_dir;
+  bool json = false;
+};
+
+void add_status(CLI::App& group, RunContext& context) {
+  auto args = std::make_shared<StatusArgs>();
+  CLI::App* cmd = group.add_subcommand("status", "Show every lock: holder, age, lease, verdict");
+  cmd->add_option("--lock-dir", args->lock_dir, "Lock directory (default DATA_DIR/locks)");
+  cmd->add_flag("--json", args->json, "One JSON object for machines");
+  cmd->footer(
+      "Each stale or malformed lock is shown with the exact command that resolves it.\n"
+      "Verdicts: held, stale_dead_pid, stale_pid_reused, stale_expired, remote_unverifiable,\n"
+      "malformed.\n"
+      "Example:\n  warden lock status\n  warden lock status --lock-dir /shared/data/locks --json\n"
+      "Exit codes: 0 reported (whatever the verdicts), 1 error.");
+  cmd->callback([args, &context] {
+    const std::string dir = resolve_lock_dir(args->lock_dir, context);
+    std::vector<LockStatus> locks = lock_status(dir);
+    if (args->json) {
+      nlohmann::json out = {{"lock_dir", dir}, {"locks", nlohmann::json::array()}};
+      for (const auto& s : locks) out["locks"].push_back(status_json(s));
+      std::cout << out.dump(2) << "\n";
+    } else {
+      print_table(dir, locks);
+    }
+    context.exit_code = kExitOk;
   });
+}
+
+// ---- force-unlock ---------------------------------------------------------------------
+
+struct ForceUnlockArgs {
+  std::string dataset;
+  std::string lock_dir;
+  bool yes = false;
+  bool force = false;
+};
+
+void add_force_unlock(CLI::App& group, RunContext& context) {
+  auto args = std::make_shared<ForceUnlockArgs>();
+  CLI::App* cmd = group.add_subcommand(
+      "force-unlock", "Remove a lock after showing its holder (stale, remote or malformed)");
+  cmd->add_option("--dataset", args->dataset, "The lock's name (the dataset it guards)")
+      ->required();
+  cmd->add_option("--lock-dir", args->lock_dir, "Lock directory (default DATA_DIR/locks)");
+  cmd->add_flag("--yes", args->yes, "Do not ask (required when stdin is not a terminal)");
+  cmd->add_flag("--force", args->force,
+                "Also remove a lock whose holder is alive on this host (it loses the lock at "
+                "its next refresh; prefer stopping it)");
+  cmd->footer(
+      "The fencing token keeps growing: the next holder's token is above the removed one's.\n"
+      "Example:\n  warden lock force-unlock --dataset crsp --yes\n"
+      "Exit codes: 0 removed (or nothing to remove), 1 not confirmed or failed, 2 refused: the\n"
+      "holder is alive on this host (stop it, or add --force).");
+  cmd->callback([args, &context] {
+    const std::string dir = resolve_lock_dir(args->lock_dir, context);
+    LockStatus status = inspect_file_lock(dir, args->dataset);
+    if (status.verdict == LockVerdict::kFree) {
+      std::cout << "no lock " << args->dataset << " in " << dir << ": nothing to remove\n";
+      context.exit_code = kExitOk;
+      return;
+    }
+    std::cout << "lock " << args->dataset << " (" << status.path
+              << "): " << lock_verdict_name(status.verdict)
+              << "\n  holder: " << holder_text(status);
+    if (status.record) {
+      std::cout << ", writer " << status.record->writer_id << ", token " << status.record->token
+                << ", since " << format_utc(status.record->acquired_at) << ", lease "
+                << lease_text(status);
+    }
+    std::cout << "\n  " << status.reason << "\n";
+    const bool live_here = status.verdict == LockVerdict::kHeld && status.holder_alive;
+    if (live_here && !args->force) {
+      std::cout << "refusing: its holder is alive on this host. Stop it (its lock is released "
+                   "or recovered on its own), or add --force.\n";
+      context.exit_code = kExitLockHeld;
+      return;
+    }
+    if (!args->yes && !confirm("Remove lock " + args->dataset + "?")) {
+      std::cout << "not removed: " + std::string(stdin_is_terminal()
+                                                     ? "not confirmed"
+                                                     : "stdin is not a terminal; add --yes")
+                << "\n";
+      context.exit_code = kExitError;
+      return;
+    }
+    ForceUnlockResult result = force_unlock(dir, args->dataset, args->force);
+    std::cout << result.message << "\n";
+    if (result.removed) {
+      std::cout << "next fencing token: above " << last_fencing_token(dir, args->dataset) << "\n";
+    }
+    context.exit_code = result.removed ? kExitOk
+                        : result.before.verdict == LockVerdict::kHeld && result.before.holder_alive
+                            ? kExitLockHeld
+                            : kExitError;
+  });
+}
+
+// ---- run ------------------------------------------------------------------------------
+
+struct RunArgs {
+  std::string dataset;
+  std::string lock_dir;
+  double wait_seconds = 0;
+  double lease_seconds = 300;
+  std::vector<std::string> command;
+};
+
+void say(const std::string& line) {
+  std::fprintf(stderr, "warden lock run: %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+// Runs the command under the lock; returns the exit code.
+int run_locked(const RunArgs& args, const std::string& dir) {
+  LockOptions options;
+  options.lease = to_millis(args.lease_seconds);
+  options.refresh_interval =
+      std::min<std::chrono::milliseconds>(std::chrono::seconds(60), options.lease / 5);
+  FileLock lock(dir, args.dataset, options);
+
+  std::mutex lost_mutex;
+  std::string lost_reason;
+  std::atomic<bool> lost{false};
+  std::optional<LockGuard> guard;
+  try {
+    guard.emplace(lock, to_millis(args.wait_seconds),
+                  [&](const LockToken&, const std::string& reason) {
+                    std::lock_guard<std::mutex> held(lost_mutex);
+                    lost_reason = reason;
+                    lost.store(true);
+                  });
+  } catch (const LockAcquisitionError& e) {
+    say(e.what());
+    return kExitLockHeld;
+  }
+
+  ChildOptions child_options;
+  child_options.argv = args.command;
+  child_options.env = {{"WARDEN_LOCK_NAME", args.dataset},
+                       {"WARDEN_LOCK_PATH", lock.path()},
+                       {"WARDEN_LOCK_TOKEN", std::to_string(guard->token().token)}};
+  // The child does not inherit the lock's fd: each refresh publishes a new file, so an
+  // inherited fd would stop meaning anything after the first refresh. Instead the child dies
+  // with us (die_with_parent): if warden is killed, even by SIGKILL, its watchdog kills the
+  // child's group, so the command never goes on writing without the lock.
+  child_options.die_with_parent = true;
+  std::optional<ChildProcess> child;
+  try {
+    child.emplace(ChildProcess::start(child_options));
+  } catch (const IoError& e) {
+    say(e.what());
+    guard->release();
+    return e.errno_value() == ENOENT ? kExitNotFound : kExitCannotRun;
+  }
+  ExitStatus status;
+  {
+    SignalForwarder forward(*child);
+    for (;;) {
+      if (auto done = child->wait_for(std::chrono::milliseconds(100))) {
+        status = *done;
+        break;
+      }
+      if (lost.load()) {
+        {
+          std::lock_guard<std::mutex> held(lost_mutex);
+          say("lost lock " + args.dataset + ": " + lost_reason +
+              "; stopping the command so it does not write without the lock");
+        }
+        child->terminate_group(std::chrono::seconds(10));
+        return kExitRunnerFailed;
+      }
+    }
+  }
+  if (lost.load()) {
+    say("the command ended, but lock " + args.dataset + " was lost while it ran: " + lost_reason);
+    return kExitRunnerFailed;
+  }
+  guard->release();
+  return status.shell_code();
+}
+
+void add_run(CLI::App& group, RunContext& context) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* cmd = group.add_subcommand(
+      "run", "Run a command while holding a lock (like flock(1), with lease and recovery)");
+  cmd->add_option("--dataset", args->dataset, "The lock's name (the dataset it guards)")
+      ->required();
+  cmd->add_option("--wait", args->wait_seconds,
+                  "Seconds to wait for a held lock before giving up with exit 2 (default 0: "
+                  "try once)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lease", args->lease_seconds,
+                  "Lease in seconds (default 300), refreshed every lease/5 (at most 60 s); "
+                  "another host may take the lock once it ends plus the remote grace")
+      ->check(CLI::Range(1.0, 86400.0));
+  cmd->add_option("--lock-dir", args->lock_dir, "Lock directory (default DATA_DIR/locks)");
+  cmd->add_option("command", args->command, "The command: -- CMD ARGS...")->required();
+  cmd->footer(
+      "The command sees WARDEN_LOCK_NAME, WARDEN_LOCK_PATH and WARDEN_LOCK_TOKEN (the fencing\n"
+      "token). SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2 are passed to it. If warden is\n"
+      "killed, the command is killed too; if the lock is lost, the command is stopped.\n"
+      "Example:\n  warden lock run --dataset crsp --wait 30 -- python3 sync_crsp.py\n"
+      "Exit codes: the command's own, 128+N if it died of signal N, 2 the lock is held and\n"
+      "the wait ran out, 125 warden failed (or lost the lock), 126 cannot run, 127 not found.");
+  cmd->callback([args, &context] {
+    const std::string dir = resolve_lock_dir(args->lock_dir, context);
+    try {
+      context.exit_code = run_locked(*args, dir);
+    } catch (const InvalidArgumentError&) {
+      throw;  // a usage error: 64
+    } catch (const std::exception& e) {
+      say(e.what());
+      context.exit_code = kExitRunnerFailed;
+    }
+  });
+}
+
+}  // namespace
+
+void add_lock_commands(CLI::App& group, RunContext& context) {
+  add_status(group, context);
+  add_force_unlock(group, context);
+  add_run(group, context);
 }
 
 }  // namespace warden::cli
