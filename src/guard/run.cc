@@ -223,6 +223,13 @@ void guarded(const GuardRunOptions& options, SignalForwarder& signals, GuardRunR
              const Say& say) {
   if (options.argv.empty()) throw InvalidArgumentError("guard run: no command given after --");
   const GuardPaths paths = guard_paths(options.db);
+  // The lease lives beside the database: creating its directory for a mistyped path would
+  // scatter .warden-guard directories (and the job would fail to create F there anyway).
+  const std::string directory = parent_directory(paths.db);
+  if (auto info = stat_path(directory); !info || info->type != FileInfo::Type::kDirectory) {
+    throw InvalidArgumentError("guard run --db " + paths.db + ": the directory " + directory +
+                               " does not exist");
+  }
   const GuardStatus before = inspect_guard(paths.db);
   FileLock lock(paths.lock_dir, paths.lock_name, guard_lock_options());
   std::optional<LockGuard> lease;

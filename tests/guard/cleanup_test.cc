@@ -53,6 +53,26 @@ TEST(GuardCleanup, StopsALiveHolderWithTheChosenSignal) {
   EXPECT_FALSE(inspect_guard(db).held());
 }
 
+// A live guard is stopped first: TERM to the guard, which stops its job and releases its
+// lease on the way out (seed 004's "kill if stuck", without leaving a PID file behind).
+TEST(GuardCleanup, StopsALiveGuardWhichStopsItsJobAndReleasesItsLease) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  Child guard = Child::spawn({testing::warden_binary(), "guard", "run", "--db", db, "--", "/bin/sh",
+                              "-c", "echo $$ > \"$D/job\"; sleep 300"},
+                             {{"D", dir.path()}});
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_pid_file(dir / "job") > 0; }));
+  pid_t job = testing::read_pid_file(dir / "job");
+  auto result = testing::run_warden({"guard", "cleanup", "--db", db, "--yes"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("sending SIGTERM to pid " + std::to_string(guard.pid())),
+            std::string::npos)
+      << result.out;
+  EXPECT_EQ(guard.wait().exit_code, 128 + SIGTERM);
+  EXPECT_FALSE(testing::process_alive(job));
+  EXPECT_EQ(inspect_guard(db).lease.verdict, LockVerdict::kFree);
+}
+
 TEST(GuardCleanup, KillsAHolderThatIgnoresTermAfterTheGrace) {
   TempDir dir;
   const std::string db = dir / "f.duckdb";

@@ -165,6 +165,32 @@ TEST(GuardRun, ScenarioC_NextRunRecoversTheLeaseOfAKilledGuardAndRuns) {
   EXPECT_TRUE(lease_is_free(db));
 }
 
+// C: only the guard is SIGKILLed (the OOM killer picks the guard): its watchdog takes the
+// job's whole process group down with it, and the next run recovers the lease.
+TEST(GuardRun, ScenarioC_KillingOnlyTheGuardTakesTheJobWithIt) {
+  TempDir dir;
+  const std::string db = dir / "f.duckdb";
+  Child guard = spawn_guard(
+      db, {},
+      {"/bin/sh", "-c", "sleep 300 & echo $! > \"$D/grandchild\"; echo $$ > \"$D/job\"; wait"},
+      {{"D", dir.path()}});
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_pid_file(dir / "job") > 0; }));
+  pid_t job = testing::read_pid_file(dir / "job");
+  pid_t grandchild = testing::read_pid_file(dir / "grandchild");
+  ASSERT_GT(grandchild, 0);
+  guard.kill(SIGKILL);
+  guard.wait();
+  EXPECT_TRUE(testing::wait_until([&] { return !testing::process_alive(job); }));
+  EXPECT_TRUE(testing::wait_until([&] { return !testing::process_alive(grandchild); }));
+  ASSERT_TRUE(testing::wait_until([&] { return inspect_guard(db).stale_lease(); }));
+  ChildResult next = testing::run_warden(guard_args(db, {}, {"/bin/true"}));
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_NE(next.err.find("recovered the stale lease of pid " + std::to_string(guard.pid())),
+            std::string::npos)
+      << next.err;
+  EXPECT_TRUE(lease_is_free(db));
+}
+
 // C: a DuckDB writer run under the guard is SIGKILLed with its guard: the next run reports
 // the WAL the crash left, and cleanup replays it with every row intact.
 TEST(GuardRun, ScenarioC_WalOfAKilledGuardedWriterIsReportedThenReplayedByCleanup) {
@@ -349,6 +375,8 @@ TEST(GuardRun, NotifierGetsTheOutcomeAndItsFailureKeepsTheExitCode) {
   EXPECT_NE(env.find("WARDEN_GUARD_EXIT_CODE=124\n"), std::string::npos) << env;
 }
 
+// Each event, with the fields an alert needs, from real runs: a timeout, a refusal, and a
+// recovery after a crashed guard.
 TEST(GuardRun, EventsNameTimeoutBlockedRecoveredAndFinished) {
   TempDir dir;
   const std::string db = dir / "f.duckdb";
@@ -359,10 +387,47 @@ TEST(GuardRun, EventsNameTimeoutBlockedRecoveredAndFinished) {
   testing::run_warden({"--log-file", log, "guard", "run", "--db", db, "--", "/bin/true"});
   holder.kill(SIGKILL);
   holder.wait();
-  std::string events = testing::slurp(log);
-  for (const char* name : {"\"guard.timeout\"", "\"guard.finished\"", "\"guard.blocked\""}) {
-    EXPECT_NE(events.find(name), std::string::npos) << name << " missing from\n" << events;
+  Child crashed = spawn_guard(db, {}, {"/bin/sh", "-c", "echo $$ > \"$D/job\"; sleep 300"},
+                              {{"D", dir.path()}});
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_pid_file(dir / "job") > 0; }));
+  crashed.kill(SIGKILL);
+  crashed.wait();
+  ASSERT_TRUE(testing::wait_until([&] { return inspect_guard(db).stale_lease(); }));
+  testing::run_warden({"--log-file", log, "guard", "run", "--db", db, "--", "/bin/true"});
+
+  std::map<std::string, std::vector<nlohmann::json>> by_name;
+  std::istringstream lines(testing::slurp(log));
+  for (std::string line; std::getline(lines, line);) {
+    nlohmann::json record = nlohmann::json::parse(line);
+    by_name[record.value("event", "")].push_back(record);
   }
+  ASSERT_EQ(by_name["guard.timeout"].size(), 1u);
+  EXPECT_EQ(by_name["guard.timeout"][0]["timeout_seconds"], 0.2);
+  ASSERT_EQ(by_name["guard.blocked"].size(), 1u);
+  EXPECT_EQ(by_name["guard.blocked"][0]["holders"][0]["pid"], holder.pid());
+  ASSERT_EQ(by_name["guard.recovered"].size(), 1u);
+  EXPECT_EQ(by_name["guard.recovered"][0]["previous_pid"], crashed.pid());
+  EXPECT_EQ(by_name["guard.recovered"][0]["stale_lease"], true);
+  // finished: the timed-out run and the run after the recovery (a refused run never started).
+  ASSERT_EQ(by_name["guard.finished"].size(), 2u);
+  EXPECT_EQ(by_name["guard.finished"][0]["status"], "timed_out");
+  EXPECT_EQ(by_name["guard.finished"][0]["exit_code"], 124);
+  EXPECT_EQ(by_name["guard.finished"][1]["status"], "succeeded");
+}
+
+// 125: the guard itself cannot do its work (here: the database's directory does not exist);
+// nothing is created for a mistyped path.
+TEST(GuardRun, GuardFailureExits125AndCreatesNothing) {
+  TempDir dir;
+  const std::string db = dir / "missing/f.duckdb";
+  ChildResult result = testing::run_warden(
+      guard_args(db, {}, {"/bin/sh", "-c", "touch \"$D/ran\""}), {{"D", dir.path()}});
+  EXPECT_EQ(result.exit_code, 125) << result.err;
+  EXPECT_NE(result.err.find("the directory " + (dir / "missing") + " does not exist"),
+            std::string::npos)
+      << result.err;
+  EXPECT_FALSE(fs::exists(dir / "missing"));
+  EXPECT_FALSE(fs::exists(dir / "ran"));
 }
 
 // Exit codes match coreutils timeout on the same commands (run both, compare).
@@ -396,6 +461,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         ExitCase{"true", "5", "--timeout 5s", "true", 0},
         ExitCase{"false", "5", "--timeout 5s", "false", 1},
+        ExitCase{"bad_duration", "abc", "--timeout abc", "true", 125},
         ExitCase{"exit3", "5", "--timeout 5s", "sh -c 'exit 3'", 3},
         ExitCase{"timeout", "0.3", "--timeout 300ms", "sleep 10", 124},
         ExitCase{"ignores_term", "-k 0.3 0.3", "--timeout 300ms --kill-after 300ms",
