@@ -46,7 +46,23 @@ struct Settings {
   std::chrono::milliseconds retry_max_delay{std::chrono::seconds(30)};
   std::chrono::seconds connect_timeout{30};
   std::string application_name = "warden";
+  // The date ("YYYY-MM-DD") the password expires (WRDS passwords expire yearly); "" if
+  // unknown. Under 30 days away raises sync.credential.expiring.
+  std::string credential_expires;
 };
+
+// Overrides settings from the environment, so tuning and secrets live outside the code:
+//   WARDEN_PASSWORD_COMMAND, WARDEN_PG_POOL_SIZE, WARDEN_PG_MAX_OVERFLOW,
+//   WARDEN_PG_CONNECTION_LIMIT, WARDEN_PG_QPM, WARDEN_PG_QUERY_TIMEOUT and
+//   WARDEN_PG_COPY_TIMEOUT (durations in seconds), WARDEN_PG_MAX_RETRIES,
+//   WARDEN_PG_CONNECT_TIMEOUT (seconds), WARDEN_CREDENTIAL_EXPIRES (YYYY-MM-DD).
+// Throws InvalidArgumentError naming the variable when a value does not parse.
+void apply_environment(Settings& settings);
+
+// Days from `today` ("YYYY-MM-DD", UTC) until settings.credential_expires; nullopt when no
+// expiry is configured. Emits sync.credential.expiring (warning; critical once expired)
+// when fewer than 30 days remain. Throws InvalidArgumentError on a malformed date.
+std::optional<int> check_credential_expiry(const Settings& settings, const std::string& today);
 
 // The WRDS preset: host wrds-pgdata.wharton.upenn.edu, port 9737, dbname wrds,
 // sslmode=require, user from WRDS_USERNAME or else PGUSER (left to libpq if neither).
@@ -119,6 +135,26 @@ struct ColumnInfo {
   std::string type_name;       // "numeric", "int4", ...
   int32_t type_modifier = -1;  // numeric: ((precision << 16) | scale) + 4
 };
+
+// What get_table_info reports about a table or view (the seed's WRDSClient.get_table_info).
+struct TableColumn {
+  std::string name;
+  std::string type;  // as PostgreSQL formats it: "numeric(12,4)", "date", ...
+  bool nullable = true;
+};
+struct TableInfo {
+  std::string schema, table;
+  std::string kind;                       // "table", "view", "materialized view", ...
+  std::optional<int64_t> estimated_rows;  // from the planner's statistics; none for a view
+  std::string comment;                    // the table's COMMENT, "" if none
+  std::vector<TableColumn> columns;
+};
+
+class Connection;
+// Columns, types, estimated rows and comment of schema.table. Throws PostgresError
+// (kNotFound) naming it when it does not exist or is not visible to this user.
+TableInfo get_table_info(Connection& connection, const std::string& schema,
+                         const std::string& table);
 
 // One connection. Not thread-safe (one user at a time: the pool hands it out); cancel()
 // may be called from another thread.

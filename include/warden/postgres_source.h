@@ -49,4 +49,11 @@ class PostgresSource : public Source {
   std::unique_ptr<State> state_;
 };
 
+// Whether `spec` names a PostgreSQL source: "wrds", "postgresql://...", "postgres://...", or
+// "postgresql:" followed by a key=value conninfo ("postgresql:service=wrds").
+bool is_postgres_source_spec(const std::string& spec);
+// The settings for such a spec: the WRDS preset or the conninfo, then pg::apply_environment.
+// Throws InvalidArgumentError for anything else.
+pg::Settings postgres_settings_for(const std::string& spec);
+
 }  // namespace warden

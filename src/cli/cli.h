@@ -33,6 +33,7 @@ void add_sample_commands(CLI::App& group, RunContext& context);  // sample_comma
 void add_lock_commands(CLI::App& group, RunContext& context);    // lock_commands.cc
 void add_guard_commands(CLI::App& group, RunContext& context);   // guard_commands.cc
 void add_block_commands(CLI::App& group, RunContext& context);   // block_commands.cc
+void add_source_commands(CLI::App& group, RunContext& context);  // source_commands.cc
 
 // Whether stdin and stdout are a terminal (for prompts and progress bars).
 bool stdin_is_terminal();

@@ -42,10 +42,14 @@ std::string connection_hint(const std::string& message) {
   if (message.find("Connection refused") != std::string::npos ||
       message.find("could not translate host name") != std::string::npos ||
       message.find("No such file or directory") != std::string::npos ||
-      message.find("timeout expired") != std::string::npos ||
       message.find("Network is unreachable") != std::string::npos) {
     return " (the server is unreachable: check host, port and network; "
            "then 'warden source check')";
+  }
+  if (message.find("timeout expired") != std::string::npos) {
+    return " (no answer within connect_timeout: the server is unreachable, or, on WRDS, a Duo "
+           "push is waiting for approval: approve it on your phone and rerun; "
+           "'warden source check' tells which)";
   }
   if (message.find("too many connections") != std::string::npos) {
     return " (the server's connection limit is reached: lower pool_size/max_overflow or close "

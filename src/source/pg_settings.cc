@@ -1,5 +1,7 @@
 // Settings, redaction, error classification, backoff and the rate limiter.
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <regex>
@@ -141,6 +143,98 @@ void with_retries(const Settings& settings, const std::function<void(int attempt
       clock.sleep_for(delay);
     }
   }
+}
+
+}  // namespace warden::pg
+
+namespace warden::pg {
+
+namespace {
+
+std::optional<std::string> environment(const char* name) {
+  const char* value = std::getenv(name);
+  if (!value || !*value) return std::nullopt;
+  return std::string(value);
+}
+
+double environment_number(const char* name, const std::string& text) {
+  size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || value < 0) {
+    throw InvalidArgumentError(std::string("read ") + name + "='" + text +
+                               "': expected a non-negative number");
+  }
+  return value;
+}
+
+std::chrono::sys_days parse_date(const std::string& text, const char* what) {
+  int y = 0;
+  unsigned m = 0, d = 0;
+  char extra = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &extra) != 3) {
+    throw InvalidArgumentError(std::string("read ") + what + " '" + text +
+                               "': expected a date as YYYY-MM-DD");
+  }
+  std::chrono::year_month_day date{std::chrono::year(y), std::chrono::month(m),
+                                   std::chrono::day(d)};
+  if (!date.ok()) {
+    throw InvalidArgumentError(std::string("read ") + what + " '" + text + "': no such date");
+  }
+  return std::chrono::sys_days(date);
+}
+
+}  // namespace
+
+void apply_environment(Settings& settings) {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  if (auto v = environment("WARDEN_PASSWORD_COMMAND")) settings.password_command = *v;
+  auto integer = [](const char* name, int& field) {
+    if (auto v = environment(name)) field = static_cast<int>(environment_number(name, *v));
+  };
+  integer("WARDEN_PG_POOL_SIZE", settings.pool_size);
+  integer("WARDEN_PG_MAX_OVERFLOW", settings.max_overflow);
+  integer("WARDEN_PG_CONNECTION_LIMIT", settings.server_connection_limit);
+  integer("WARDEN_PG_MAX_RETRIES", settings.max_retries);
+  if (auto v = environment("WARDEN_PG_QPM")) {
+    settings.queries_per_minute = environment_number("WARDEN_PG_QPM", *v);
+  }
+  auto duration = [](const char* name, milliseconds& field) {
+    if (auto v = environment(name)) {
+      field = milliseconds(static_cast<int64_t>(environment_number(name, *v) * 1000));
+    }
+  };
+  duration("WARDEN_PG_QUERY_TIMEOUT", settings.query_timeout);
+  duration("WARDEN_PG_COPY_TIMEOUT", settings.copy_timeout);
+  if (auto v = environment("WARDEN_PG_CONNECT_TIMEOUT")) {
+    settings.connect_timeout =
+        seconds(static_cast<int64_t>(environment_number("WARDEN_PG_CONNECT_TIMEOUT", *v)));
+  }
+  if (auto v = environment("WARDEN_CREDENTIAL_EXPIRES")) {
+    parse_date(*v, "WARDEN_CREDENTIAL_EXPIRES");
+    settings.credential_expires = *v;
+  }
+}
+
+std::optional<int> check_credential_expiry(const Settings& settings, const std::string& today) {
+  if (settings.credential_expires.empty()) return std::nullopt;
+  auto expires = parse_date(settings.credential_expires, "credential_expires");
+  int days = static_cast<int>((expires - parse_date(today, "today")).count());
+  if (days < 30) {
+    bool expired = days < 0;
+    emit_event(expired ? EventLevel::kCritical : EventLevel::kWarning, "sync.credential.expiring",
+               expired ? "the database password expired " + std::to_string(-days) +
+                             " days ago: rotate it (docs/runbooks/wrds-credentials.md)"
+                       : "the database password expires in " + std::to_string(days) +
+                             " days: rotate it before then (docs/runbooks/wrds-credentials.md)",
+               {{"expires", settings.credential_expires}, {"days_left", days}});
+  }
+  return days;
 }
 
 }  // namespace warden::pg

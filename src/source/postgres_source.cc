@@ -10,6 +10,7 @@
 
 #include "pg_copy_decoder.h"
 #include "warden/events.h"
+#include "warden/failpoint.h"
 #include "warden/posix.h"
 
 namespace warden {
@@ -123,7 +124,13 @@ class CopyStream : public BatchStream {
           if (!queue_.push(std::move(*chunk))) consumer_gone = true;
         }
       };
+      bool first = true;
       lease_->copy_out_binary(sql, [&](std::string_view data) {
+        if (first) {
+          first = false;
+          // Tests widen this window to drop the connection mid-COPY.
+          WARDEN_FAILPOINT("source.copy.streaming");
+        }
         if (consumer_gone) return;
         block.append(data);
         if (block.size() >= kReceiveBlock) decode();
@@ -299,5 +306,25 @@ ParquetExport PostgresSource::write_parquet(const std::string& query, const std:
 }
 
 pg::Pool& PostgresSource::pool() { return state_->pool; }
+
+bool is_postgres_source_spec(const std::string& spec) {
+  return spec == "wrds" || spec.rfind("postgresql:", 0) == 0 || spec.rfind("postgres:", 0) == 0;
+}
+
+pg::Settings postgres_settings_for(const std::string& spec) {
+  if (!is_postgres_source_spec(spec)) {
+    throw InvalidArgumentError("parse source '" + pg::redact_conninfo(spec) +
+                               "': expected wrds, postgresql://... or postgresql:KEY=VALUE...");
+  }
+  std::string conninfo = spec;
+  // "postgresql:service=wrds" is key=value conninfo behind our scheme prefix; a URI keeps it.
+  for (const char* prefix : {"postgresql:", "postgres:"}) {
+    std::string p = prefix;
+    if (spec.rfind(p, 0) == 0 && spec.rfind(p + "//", 0) != 0) conninfo = spec.substr(p.size());
+  }
+  pg::Settings settings = pg::settings_from_source(conninfo);
+  pg::apply_environment(settings);
+  return settings;
+}
 
 }  // namespace warden
