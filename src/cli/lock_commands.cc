@@ -198,14 +198,14 @@ void add_force_unlock(CLI::App& group, RunContext& context) {
       return;
     }
     std::cout << "lock " << args->dataset << " (" << status.path
-              << "): " << lock_verdict_name(status.verdict)
-              << "\n  holder: " << holder_text(status);
+              << "): " << lock_verdict_name(status.verdict) << "\n";
     if (status.record) {
-      std::cout << ", writer " << status.record->writer_id << ", token " << status.record->token
-                << ", since " << format_utc(status.record->acquired_at) << ", lease "
-                << lease_text(status);
+      std::cout << "  holder: " << holder_text(status) << ", writer " << status.record->writer_id
+                << ", token " << status.record->token << ", since "
+                << format_utc(status.record->acquired_at) << ", lease " << lease_text(status)
+                << "\n";
     }
-    std::cout << "\n  " << status.reason << "\n";
+    std::cout << "  " << status.reason << "\n";
     const bool live_here = status.verdict == LockVerdict::kHeld && status.holder_alive;
     if (live_here && !args->force) {
       std::cout << "refusing: its holder is alive on this host. Stop it (its lock is released "
@@ -223,8 +223,9 @@ void add_force_unlock(CLI::App& group, RunContext& context) {
     }
     ForceUnlockResult result = force_unlock(dir, args->dataset, args->force);
     std::cout << result.message << "\n";
-    if (result.removed) {
-      std::cout << "next fencing token: above " << last_fencing_token(dir, args->dataset) << "\n";
+    const uint64_t issued = last_fencing_token(dir, args->dataset);
+    if (result.removed && issued > 0) {
+      std::cout << "fencing token so far: " << issued << " (the next holder gets a higher one)\n";
     }
     context.exit_code = result.removed ? kExitOk
                         : result.before.verdict == LockVerdict::kHeld && result.before.holder_alive

@@ -211,7 +211,8 @@ ForceUnlockResult force_unlock(const std::string& lock_dir, const std::string& n
                      " (inspect it and delete it); the lock is free";
   } else {
     remove_file(moved);
-    result.message = "removed lock " + name + " (" + holder + ")";
+    result.message = seen.record ? "removed lock " + name + " of " + holder
+                                 : "removed malformed lock file " + paths.lock;
   }
   fsync_directory(paths.dir);
   result.removed = true;
