@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "helpers/test_support.h"
+#include "pg_test_support.h"
 #include "warden/events.h"
 #include "warden/posix.h"
 #include "warden/postgres.h"
@@ -15,7 +16,9 @@
 namespace warden {
 namespace {
 
+using testing::PasswordRole;
 using testing::PostgresDatabase;
+using testing::ScopedEnv;
 using testing::TempDir;
 
 pg::Settings settings_for(const PostgresDatabase& db) {
@@ -208,45 +211,6 @@ TEST(WrdsClientTest, Case18_TransientSqlstates) {
     EXPECT_FALSE(pg::is_transient_sqlstate(state)) << state;
   }
 }
-
-// A role that must give its password (scripts/test's pg_hba trusts only postgres).
-class PasswordRole {
- public:
-  explicit PasswordRole(const PostgresDatabase& db) : db_(db) {
-    char suffix[32];
-    std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(random_u64()));
-    name_ = std::string("warden_pw_") + suffix;
-    db_.exec("CREATE ROLE " + name_ + " LOGIN PASSWORD 's3cret-Pa55'");
-  }
-  ~PasswordRole() { db_.exec("DROP ROLE IF EXISTS " + name_); }
-  const std::string& name() const { return name_; }
-  std::string conninfo() const { return db_.conninfo() + " user=" + name_; }
-
- private:
-  const PostgresDatabase& db_;
-  std::string name_;
-};
-
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    const char* old = std::getenv(name);
-    if (old) old_ = old;
-    had_ = old != nullptr;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      ::setenv(name_, old_.c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
 
 TEST(WrdsClientTest, Case19_CredentialsFromPgpass) {
   PostgresDatabase db;

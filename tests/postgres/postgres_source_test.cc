@@ -1,5 +1,7 @@
 // PostgresSource against the real PostgreSQL: every supported type through COPY BINARY into
 // Parquet, exact numerics, NULLs, infinities, a dropped connection mid-COPY, fingerprints.
+#include "warden/postgres_source.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,7 +11,6 @@
 #include "helpers/test_support.h"
 #include "warden/duckdb.h"
 #include "warden/events.h"
-#include "warden/postgres_source.h"
 #include "warden/posix.h"
 
 namespace warden {
@@ -106,8 +107,9 @@ TEST_F(PostgresSourceTest, EveryTypeSurvivesExactly) {
 
 TEST_F(PostgresSourceTest, NumericTextIsExact) {
   db.exec("CREATE TABLE n (v numeric)");
-  db.exec("INSERT INTO n VALUES (0), (0.5), (-0.05), (10000), (123456789.000100), (1e-20), "
-          "(99999999999999999999.99999999999999999999)");
+  db.exec(
+      "INSERT INTO n VALUES (0), (0.5), (-0.05), (10000), (123456789.000100), (1e-20), "
+      "(99999999999999999999.99999999999999999999)");
   pg::Connection connection(settings_for(db));
   std::vector<std::string> expected;
   for (const auto& row : connection.query_text("SELECT v::text FROM n")) {
@@ -145,7 +147,8 @@ TEST_F(PostgresSourceTest, LargeStreamIsCompleteAndExact) {
 }
 
 TEST_F(PostgresSourceTest, DroppedConnectionMidCopyRetriesAndIsExact) {
-  db.exec("CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 2000000) g");
+  db.exec(
+      "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 2000000) g");
   PostgresSource source(settings_for(db));
   std::atomic<bool> stop{false};
   std::atomic<int> terminated{0};
