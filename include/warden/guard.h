@@ -105,7 +105,11 @@ struct GuardStatus {
 // Processes with pid `ignore_pid` (default: the caller) are left out of `holders`. Reading
 // /proc entries of other users' processes may be denied: those are skipped. Does not block.
 // Throws MalformedLockFileError-free: a malformed lease shows as verdict kMalformed.
-GuardStatus inspect_guard(const std::string& db_path, pid_t ignore_pid = 0);
+// With scan_open_files false, processes that merely have F open are not looked for (that
+// scans every process's fds, the one costly step); the lease, DuckDB's lock, their holders
+// and the WAL are still seen, so held(), stale_lease() and crash_wal() are the same.
+GuardStatus inspect_guard(const std::string& db_path, pid_t ignore_pid = 0,
+                          bool scan_open_files = true);
 
 // `warden guard status --json`: every field above, stable names.
 nlohmann::json guard_status_json(const GuardStatus& status);

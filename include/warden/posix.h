@@ -200,8 +200,12 @@ bool signal_process(pid_t pid, int signal);
 // prctl(PR_SET_CHILD_SUBREAPER): while on, descendants orphaned by their parent's death are
 // reparented to this process instead of to init, so it can still find and stop them.
 void set_child_subreaper(bool on);
-// This process's children now (a scan of /proc/*/stat), sorted; zombies included.
+// This process's children now (a scan of /proc/*/stat), sorted; zombies included. Slow on a
+// busy machine: reading another process's stat waits for its memory-map lock.
 std::vector<pid_t> list_children();
+// Whether this process has any child at all, zombies included (waitid(P_ALL, WNOWAIT): one
+// system call, nothing reaped). Never throws.
+bool has_children();
 struct DescendantSweep {
   bool found = false;            // something was left to stop
   bool needed_kill = false;      // SIGTERM and the grace were not enough
@@ -225,7 +229,8 @@ bool wait_readable(int fd, std::chrono::milliseconds timeout);
 
 // UTC time as RFC 3339 with milliseconds: "2026-01-15T10:30:00.000Z".
 std::string format_utc(std::chrono::system_clock::time_point time);
-// Parses exactly the format above; nullopt on anything else.
+// Parses exactly the format above, years 1970-2200 and real calendar days only; nullopt on
+// anything else (never an overflowed or normalised time).
 std::optional<std::chrono::system_clock::time_point> parse_utc(std::string_view text);
 // A compact UTC stamp for file names: "20260115T103000Z".
 std::string utc_stamp_for_filename(std::chrono::system_clock::time_point time);

@@ -71,6 +71,9 @@ class ChildProcess {
   ~ChildProcess();
 
   pid_t pid() const { return pid_; }
+  // The watchdog process start() forked (die_with_parent), -1 if none or already reaped. A
+  // subreaper that sweeps its children must leave it alone.
+  pid_t watchdog_pid() const { return watchdog_pid_; }
   // Whether the child has ended (reaps it then; non-blocking).
   bool finished();
   // Waits until the child ends. Blocks.

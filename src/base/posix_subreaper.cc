@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -39,6 +41,14 @@ std::vector<pid_t> list_children() {
   return children;
 }
 
+bool has_children() {
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  int rc =
+      internal::retry_eintr([&] { return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT); });
+  return !(rc < 0 && errno == ECHILD);
+}
+
 namespace {
 
 // Our children not in `keep`, reaping those that have ended (so a zombie is not counted).
@@ -65,6 +75,8 @@ void signal_all(pid_t pgid, const std::vector<pid_t>& children, int signal) {
 DescendantSweep stop_descendants(pid_t pgid, std::chrono::milliseconds grace,
                                  const std::vector<pid_t>& keep) {
   DescendantSweep sweep;
+  // The common case, a job that left nothing: no /proc scan at all.
+  if (!has_children() && !group_exists(pgid)) return sweep;
   std::vector<pid_t> children = live_children(keep);
   if (children.empty() && !group_exists(pgid)) return sweep;
   sweep.found = true;

@@ -53,7 +53,7 @@ DbHolder describe(pid_t pid) {
 
 }  // namespace
 
-GuardStatus inspect_guard(const std::string& db_path, pid_t ignore_pid) {
+GuardStatus inspect_guard(const std::string& db_path, pid_t ignore_pid, bool scan_open_files) {
   if (ignore_pid == 0) ignore_pid = ::getpid();
   GuardStatus status;
   status.paths = guard_paths(db_path);
@@ -94,8 +94,11 @@ GuardStatus inspect_guard(const std::string& db_path, pid_t ignore_pid) {
   for (pid_t pid : lockers) {
     if (pid != ignore_pid) holder(pid).holds_duckdb_lock = true;
   }
-  std::vector<pid_t> openers = processes_with_file_open(paths.db);
-  for (pid_t pid : processes_with_file_open(paths.wal)) openers.push_back(pid);
+  std::vector<pid_t> openers;
+  if (scan_open_files) {
+    openers = processes_with_file_open(paths.db);
+    for (pid_t pid : processes_with_file_open(paths.wal)) openers.push_back(pid);
+  }
   for (pid_t pid : openers) {
     if (pid != ignore_pid) holder(pid).has_db_open = true;
   }

@@ -183,7 +183,9 @@ void run_job(const GuardRunOptions& options, const GuardPaths& paths, const Lock
   child_options.argv = options.argv;
   child_options.env = {{"WARDEN_GUARD_DB", paths.db},
                        {"WARDEN_GUARD_TOKEN", std::to_string(token.token)}};
-  const std::vector<pid_t> before = list_children();
+  // Children that are not the job's (an in-process caller's own); none in the CLI, and then
+  // no /proc scan is needed.
+  const std::vector<pid_t> before = has_children() ? list_children() : std::vector<pid_t>{};
   std::optional<ChildProcess> child;
   try {
     child.emplace(ChildProcess::start(child_options));
@@ -197,11 +199,10 @@ void run_job(const GuardRunOptions& options, const GuardPaths& paths, const Lock
   WARDEN_FAILPOINT("guard.run.before_forwarding");
   // A signal caught while the job was being started is passed on now.
   signals.forward_to(*child);
-  // Our children now: the job and its helpers (a watchdog). Everything else that appears
-  // later is an orphaned descendant of the job.
-  std::vector<pid_t> keep = list_children();
-  keep.erase(std::remove(keep.begin(), keep.end(), child->pid()), keep.end());
-  for (pid_t pid : before) keep.push_back(pid);
+  // Our children now: the job and its watchdog. Everything else that appears later is an
+  // orphaned descendant of the job.
+  std::vector<pid_t> keep = before;
+  if (child->watchdog_pid() > 0) keep.push_back(child->watchdog_pid());
   WARDEN_FAILPOINT("guard.run.job_started");
   supervise(*child, signals, options, result, say);
   // The job is reaped: its group id may be reused, so signals are only recorded from here.
@@ -230,7 +231,9 @@ void guarded(const GuardRunOptions& options, SignalForwarder& signals, GuardRunR
     throw InvalidArgumentError("guard run --db " + paths.db + ": the directory " + directory +
                                " does not exist");
   }
-  const GuardStatus before = inspect_guard(paths.db);
+  // The decision needs the lease, DuckDB's lock and the WAL; only a refusal needs the full
+  // list of processes that have F open (it scans every process's fds).
+  const GuardStatus before = inspect_guard(paths.db, 0, /*scan_open_files=*/false);
   FileLock lock(paths.lock_dir, paths.lock_name, guard_lock_options());
   std::optional<LockGuard> lease;
   try {
@@ -248,7 +251,7 @@ void guarded(const GuardRunOptions& options, SignalForwarder& signals, GuardRunR
   WARDEN_FAILPOINT("guard.run.after_lease");
   // Holding the lease, nobody else can start under the guard; DuckDB's own lock tells
   // whether a process started without warden holds the file.
-  GuardStatus now = inspect_guard(paths.db);
+  GuardStatus now = inspect_guard(paths.db, 0, /*scan_open_files=*/false);
   if (now.duckdb_lock_pid) {
     lease.reset();
     refuse(result, inspect_guard(paths.db), say);
