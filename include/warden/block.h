@@ -15,7 +15,9 @@
 //
 // The block's shared-memory object is "/warden-block.NAME" (/dev/shm/warden-block.NAME).
 // Thread safety: Producer, Consumer, WriteSlot and ReadSlot objects are not thread-safe;
-// use one per thread. Any number of processes may use one block at once.
+// use one per thread. Any number of processes may use one block at once. A Producer or
+// Consumer belongs to the process that opened it (it records that process as the owner of
+// its locks and holds): a forked child opens its own.
 #pragma once
 
 #include <sys/types.h>

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "warden/block.h"
+#include "warden/posix.h"
 #include "warden/shm.h"
 
 namespace warden::block {
@@ -114,7 +115,14 @@ class Segment {
  public:
   static std::shared_ptr<Segment> open(const std::string& name);
   static std::shared_ptr<Segment> open_unchecked(const std::string& name);
-  explicit Segment(SharedMemory memory) : memory_(std::move(memory)) {}
+  // Captures this process's owner word once: getpid() is a system call (glibc no longer
+  // caches it) and a write would otherwise pay for two. So a Segment, and every Producer or
+  // Consumer on it, belongs to the process that opened it; a forked child opens its own.
+  explicit Segment(SharedMemory memory)
+      : memory_(std::move(memory)),
+        owner_(self_owner()),
+        owner_start_time_(self_identity().start_time) {}
+  uint64_t owner() const { return owner_; }
 
   const std::string& block_name() const { return block_name_; }
   Header& header() const { return *reinterpret_cast<Header*>(memory_.data()); }
@@ -150,6 +158,8 @@ class Segment {
  private:
   SharedMemory memory_;
   std::string block_name_;
+  uint64_t owner_ = 0;
+  uint64_t owner_start_time_ = 0;
 };
 
 // Shared by diagnose, recovery and validate (diagnose.cc).

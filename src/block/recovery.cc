@@ -35,7 +35,7 @@ std::optional<RecoveryAction> release_writer_in(Segment& segment, uint32_t index
                                   "; stop that process first (it may still be writing), then rerun",
                               ErrorCode::kLockHeld);
     }
-    if (!s.write_lock.compare_exchange_strong(owner, self_owner())) continue;
+    if (!s.write_lock.compare_exchange_strong(owner, segment.owner())) continue;
     uint64_t sequence = s.sequence.load();
     bool was_committed = s.state.load() == static_cast<uint32_t>(SlotState::kCommitted);
     s.payload_length.store(0);

@@ -175,14 +175,14 @@ std::shared_ptr<Segment> Segment::open(const std::string& name) {
 }
 
 uint32_t Segment::register_participant(Role role) {
-  uint64_t me = self_owner();
+  uint64_t me = owner_;
   for (uint32_t i = 0; i < kMaxParticipants; ++i) {
     Participant& p = participant(i);
     uint64_t expected = 0;
     if (p.owner.load(std::memory_order_relaxed) != 0) continue;
     if (!p.owner.compare_exchange_strong(expected, me)) continue;
     p.role.store(static_cast<uint32_t>(role));
-    p.start_time.store(self_identity().start_time);
+    p.start_time.store(owner_start_time_);
     p.registered_ns.store(now_ns());
     p.heartbeat_ns.store(now_ns());
     p.last_sequence.store(0);
@@ -212,8 +212,8 @@ bool Segment::try_lock_slot(uint32_t i) {
   SlotControl& s = slot(i);
   uint64_t expected = 0;
   if (s.write_lock.load(std::memory_order_relaxed) != 0) return false;
-  if (!s.write_lock.compare_exchange_strong(expected, self_owner())) return false;
-  s.write_lock_start_time.store(self_identity().start_time, std::memory_order_relaxed);
+  if (!s.write_lock.compare_exchange_strong(expected, owner_)) return false;
+  s.write_lock_start_time.store(owner_start_time_, std::memory_order_relaxed);
   s.write_lock_taken_ns.store(now_ns(), std::memory_order_relaxed);
   return true;
 }

@@ -176,8 +176,10 @@ void add_recover(CLI::App& group, RunContext& context) {
       }
       auto actions = block::recover_auto(*name, *dry_run);
       for (const auto& a : actions) {
-        std::printf("%s: %s %s slot %u: %s\n", *dry_run ? "dry-run" : "recovered", name->c_str(),
-                    a.action.c_str(), a.slot, a.detail.c_str());
+        // cleanup is about the consumer table, not a slot.
+        std::string where = a.action == "cleanup" ? "" : " slot " + std::to_string(a.slot);
+        std::printf("%s: %s %s%s: %s\n", *dry_run ? "dry-run" : "recovered", name->c_str(),
+                    a.action.c_str(), where.c_str(), a.detail.c_str());
       }
       if (actions.empty()) std::printf("%s: nothing to recover\n", name->c_str());
       return;

@@ -300,7 +300,8 @@ TEST(BlockCliTest, RecoverAutoDryRunThenRecoversEverythingSafe) {
   EXPECT_EQ(done.exit_code, 0) << show(done);
   EXPECT_TRUE(contains(done.out, "recovered: " + block.name() + " release_writer slot 1: "))
       << show(done);
-  EXPECT_TRUE(contains(done.out, "recovered: " + block.name() + " cleanup")) << show(done);
+  EXPECT_TRUE(contains(done.out, "recovered: " + block.name() + " cleanup: removed dead producer"))
+      << show(done);
   EXPECT_FALSE(slot_of(block.name(), 1).is_stuck);
   ChildResult nothing = run_warden({"block", "recover", block.name(), "--auto"});
   EXPECT_EQ(nothing.out, block.name() + ": nothing to recover\n") << show(nothing);
