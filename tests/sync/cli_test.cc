@@ -95,6 +95,22 @@ TEST_F(SyncCliTest, FullSyncWritesPartitionsEmitsJsonEventsAndVerifiesClean) {
   EXPECT_TRUE(found) << status.out;
 }
 
+TEST_F(SyncCliTest, ProgressBarOnATerminalInsteadOfPartitionEvents) {
+  // script(1) gives the command a pseudo-terminal for stdout and stderr.
+  const std::string command = warden_binary() + " --data-dir " + data_dir() +
+                              " sync full --dataset fama_french --start-year 2021 --end-year "
+                              "2022 --source " +
+                              source();
+  ChildResult r = Child::spawn({"/usr/bin/script", "-qec", command, "/dev/null"},
+                               {{"HOME", home_.path()}, {"WARDEN_CONFIG", ""}})
+                      .wait();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("\rfama_french  [############............] 2021 (1/2)"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("[########################] 2022 (2/2)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\"event\":\"sync.partition.committed\""), std::string::npos) << r.out;
+}
+
 TEST_F(SyncCliTest, SyncExitsTwoWhenTheDatasetLockIsHeld) {
   AtomicLock held(data_dir() + "/locks", "crsp", std::chrono::seconds(1));
   ChildResult r = warden({"sync", "full", "--dataset", "crsp", "--start-year", "2020", "--end-year",
