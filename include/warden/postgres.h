@@ -65,7 +65,8 @@ void apply_environment(Settings& settings);
 std::optional<int> check_credential_expiry(const Settings& settings, const std::string& today);
 
 // The WRDS preset: host wrds-pgdata.wharton.upenn.edu, port 9737, dbname wrds,
-// sslmode=require, user from WRDS_USERNAME or else PGUSER (left to libpq if neither).
+// sslmode=require, user from WRDS_USERNAME or else PGUSER (left to libpq if neither);
+// WARDEN_WRDS_HOST, WARDEN_WRDS_PORT and WARDEN_WRDS_DBNAME override host, port and dbname.
 Settings wrds_preset();
 
 // Parses a --source value: "wrds", "postgresql://..." / "postgres://...", or key=value

@@ -29,7 +29,9 @@ namespace warden {
 
 class PostgresSource : public Source {
  public:
-  // Does not connect yet: the first query does. Throws InvalidArgumentError on bad settings.
+  // Does not connect yet: the first query does. Emits sync.credential.expiring when
+  // settings.credential_expires is under 30 days away. Throws InvalidArgumentError on bad
+  // settings.
   explicit PostgresSource(pg::Settings settings);
   ~PostgresSource() override;
 

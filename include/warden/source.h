@@ -105,7 +105,8 @@ class DuckDbSource : public Source {
 // ---- Choosing the source (src/source/open_source.cc) ------------------------------------
 
 // Opens a source from its spec: "duckdb:PATH" (or a path ending in .duckdb/.db), opened
-// read-only. This is the one place a spec becomes a Source: every command that reads a
+// read-only; or PostgreSQL: "wrds", "postgresql://...", "postgresql:KEY=VALUE..." (a
+// PostgresSource, include/warden/postgres_source.h, which connects on first use). This is the one place a spec becomes a Source: every command that reads a
 // source calls it. Throws InvalidArgumentError (a usage error) for a scheme it does not
 // know, naming the ones it does; duckdb::DuckDbError (kNotFound) when the file is missing,
 // naming the command that creates the sample. Does not block beyond opening the file.

@@ -202,6 +202,13 @@ std::optional<std::chrono::system_clock::time_point> parse_utc(std::string_view 
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
     return std::nullopt;
   }
+  // system_clock counts nanoseconds in 64 bits: it spans 1677..2262, so a year outside a sane
+  // window would overflow (a far-future lease read as one from 1816: found by the fuzzer).
+  if (year < 1970 || year > 2200) return std::nullopt;
+  // timegm would quietly turn Feb 31 into Mar 3: refuse days the month does not have.
+  static constexpr int kDaysInMonth[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (day > kDaysInMonth[month - 1] || (month == 2 && day == 29 && !leap)) return std::nullopt;
   struct tm tm;
   std::memset(&tm, 0, sizeof tm);
   tm.tm_year = year - 1900;

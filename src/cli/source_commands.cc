@@ -25,19 +25,11 @@ using SteadyClock = std::chrono::steady_clock;
 
 struct CheckArgs {
   std::string source;
+  std::string config;
   std::string datasets_file;
   int late_hour = -1;
   bool json = false;
 };
-
-// --source, else WARDEN_SOURCE. Throws InvalidArgumentError (usage) when neither is set.
-std::string resolve_source(const std::string& given) {
-  if (!given.empty()) return given;
-  const char* env = std::getenv("WARDEN_SOURCE");
-  if (env && *env) return env;
-  throw InvalidArgumentError(
-      "no source given: pass --source wrds|postgresql://...|duckdb:PATH or set WARDEN_SOURCE");
-}
 
 std::string today_utc() { return format_utc(std::chrono::system_clock::now()).substr(0, 10); }
 
@@ -215,7 +207,9 @@ void add_check(CLI::App& group, RunContext& context) {
       "check", "Connect to the source and report version, latency, access to each dataset");
   check->add_option("--source", args->source,
                     "wrds, postgresql://..., postgresql:service=NAME or duckdb:PATH "
-                    "(default: WARDEN_SOURCE)");
+                    "(default: WARDEN_SOURCE, then the config file's source)");
+  check->add_option("--config", args->config,
+                    "Config file (default WARDEN_CONFIG, else ~/.config/warden/config.toml)");
   check->add_option("--datasets", args->datasets_file, "Extra datasets from a TOML file");
   check
       ->add_option("--late-hour", args->late_hour,
@@ -235,8 +229,10 @@ void add_check(CLI::App& group, RunContext& context) {
         args->late_hour = std::atoi(hour);
       }
     }
-    std::string spec = resolve_source(args->source);
+    SyncConfig config = load_sync_config(args->config);
+    std::string spec = resolve_source_spec(args->source, config.source);
     DatasetCatalog catalog = DatasetCatalog::builtin();
+    if (!config.datasets_file.empty()) catalog.load_toml(config.datasets_file);
     if (!args->datasets_file.empty()) catalog.load_toml(args->datasets_file);
     context.exit_code = is_postgres_source_spec(spec)
                             ? check_postgres(spec, catalog, *args, context.globals.data_dir)
@@ -251,6 +247,7 @@ void add_describe(CLI::App& group, RunContext& context) {
       "describe", "Columns, types, estimated rows and comment of a table or view");
   describe->add_option("table", *table, "SCHEMA.TABLE, e.g. crsp.dsf")->required();
   describe->add_option("--source", args->source, "as for 'source check'");
+  describe->add_option("--config", args->config, "as for 'source check'");
   describe->add_flag("--json", args->json, "JSON instead of text");
   describe->footer("Example:\n  warden source describe crsp.dsf --source wrds");
   describe->callback([args, table, &context] {
@@ -258,7 +255,7 @@ void add_describe(CLI::App& group, RunContext& context) {
     if (dot == std::string::npos) {
       throw InvalidArgumentError("describe '" + *table + "': expected SCHEMA.TABLE, e.g. crsp.dsf");
     }
-    std::string spec = resolve_source(args->source);
+    std::string spec = resolve_source_spec(args->source, load_sync_config(args->config).source);
     if (!is_postgres_source_spec(spec)) {
       throw InvalidArgumentError(
           "describe: --source must be a PostgreSQL source (wrds, "

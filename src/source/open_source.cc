@@ -2,6 +2,7 @@
 #include <cstdlib>
 
 #include "warden/error.h"
+#include "warden/postgres_source.h"
 #include "warden/source.h"
 
 namespace warden {
@@ -20,11 +21,15 @@ std::unique_ptr<Source> open_source(const std::string& spec) {
   if (ends_with(spec, ".duckdb") || ends_with(spec, ".db")) {
     return std::make_unique<DuckDbSource>(spec);
   }
+  if (is_postgres_source_spec(spec)) {
+    return std::make_unique<PostgresSource>(postgres_settings_for(spec));
+  }
   // The spec may be a PostgreSQL URI with a password in it: name only its scheme.
   const std::string scheme = spec.substr(0, spec.find(':'));
   throw InvalidArgumentError("open source '" + scheme +
                              (scheme.size() < spec.size() ? ":...'" : "'") +
-                             ": unknown kind of source; supported: duckdb:PATH (e.g. --source "
+                             ": unknown kind of source; supported: wrds, postgresql://..., "
+                             "postgresql:KEY=VALUE..., duckdb:PATH (e.g. --source "
                              "duckdb:sample.duckdb after 'warden sample create sample.duckdb')");
 }
 
@@ -34,8 +39,8 @@ std::string resolve_source_spec(const std::string& given, const std::string& fro
   if (env && *env) return env;
   if (!from_config.empty()) return from_config;
   throw InvalidArgumentError(
-      "no source given: pass --source duckdb:PATH, set WARDEN_SOURCE, or put "
-      "source = \"duckdb:PATH\" in the config file (--config FILE or WARDEN_CONFIG)");
+      "no source given: pass --source wrds|postgresql://...|duckdb:PATH, set WARDEN_SOURCE, "
+      "or put source = \"...\" in the config file (--config FILE or WARDEN_CONFIG)");
 }
 
 }  // namespace warden

@@ -12,8 +12,8 @@ namespace {
 // PostgreSQL type oids (pg_type.dat); stable across versions.
 constexpr uint32_t kBoolOid = 16, kByteaOid = 17, kNameOid = 19, kInt8Oid = 20, kInt2Oid = 21,
                    kInt4Oid = 23, kTextOid = 25, kFloat4Oid = 700, kFloat8Oid = 701,
-                   kBpcharOid = 1042, kVarcharOid = 1043, kDateOid = 1082,
-                   kTimestampOid = 1114, kTimestampTzOid = 1184, kNumericOid = 1700;
+                   kBpcharOid = 1042, kVarcharOid = 1043, kDateOid = 1082, kTimestampOid = 1114,
+                   kTimestampTzOid = 1184, kNumericOid = 1700;
 
 // PostgreSQL counts dates from 2000-01-01, DuckDB from 1970-01-01.
 constexpr int32_t kPgEpochDays = 10957;
@@ -108,15 +108,42 @@ std::vector<PlannedColumn> plan_columns(const std::vector<pg::ColumnInfo>& colum
     PlannedColumn p;
     p.name = column.name;
     switch (column.type_oid) {
-      case kBoolOid: p.kind = Kind::kBool; p.duckdb_type = "BOOLEAN"; break;
-      case kInt2Oid: p.kind = Kind::kInt16; p.duckdb_type = "SMALLINT"; break;
-      case kInt4Oid: p.kind = Kind::kInt32; p.duckdb_type = "INTEGER"; break;
-      case kInt8Oid: p.kind = Kind::kInt64; p.duckdb_type = "BIGINT"; break;
-      case kFloat4Oid: p.kind = Kind::kFloat; p.duckdb_type = "FLOAT"; break;
-      case kFloat8Oid: p.kind = Kind::kDouble; p.duckdb_type = "DOUBLE"; break;
-      case kByteaOid: p.kind = Kind::kBlob; p.duckdb_type = "BLOB"; break;
-      case kDateOid: p.kind = Kind::kDate; p.duckdb_type = "DATE"; break;
-      case kTimestampOid: p.kind = Kind::kTimestamp; p.duckdb_type = "TIMESTAMP"; break;
+      case kBoolOid:
+        p.kind = Kind::kBool;
+        p.duckdb_type = "BOOLEAN";
+        break;
+      case kInt2Oid:
+        p.kind = Kind::kInt16;
+        p.duckdb_type = "SMALLINT";
+        break;
+      case kInt4Oid:
+        p.kind = Kind::kInt32;
+        p.duckdb_type = "INTEGER";
+        break;
+      case kInt8Oid:
+        p.kind = Kind::kInt64;
+        p.duckdb_type = "BIGINT";
+        break;
+      case kFloat4Oid:
+        p.kind = Kind::kFloat;
+        p.duckdb_type = "FLOAT";
+        break;
+      case kFloat8Oid:
+        p.kind = Kind::kDouble;
+        p.duckdb_type = "DOUBLE";
+        break;
+      case kByteaOid:
+        p.kind = Kind::kBlob;
+        p.duckdb_type = "BLOB";
+        break;
+      case kDateOid:
+        p.kind = Kind::kDate;
+        p.duckdb_type = "DATE";
+        break;
+      case kTimestampOid:
+        p.kind = Kind::kTimestamp;
+        p.duckdb_type = "TIMESTAMP";
+        break;
       case kTimestampTzOid:
         p.kind = Kind::kTimestampTz;
         p.duckdb_type = "TIMESTAMP WITH TIME ZONE";
@@ -124,13 +151,17 @@ std::vector<PlannedColumn> plan_columns(const std::vector<pg::ColumnInfo>& colum
       case kTextOid:
       case kVarcharOid:
       case kBpcharOid:
-      case kNameOid: p.kind = Kind::kText; p.duckdb_type = "VARCHAR"; break;
+      case kNameOid:
+        p.kind = Kind::kText;
+        p.duckdb_type = "VARCHAR";
+        break;
       case kNumericOid: {
         // typmod = ((precision << 16) | scale) + 4; -1 for an unconstrained numeric.
         int modifier = column.type_modifier;
         int precision = modifier >= 4 ? ((modifier - 4) >> 16) & 0xffff : 0;
         int scale = modifier >= 4 ? (modifier - 4) & 0x7ff : 0;
-        if (precision >= 1 && precision <= 38 && scale <= precision && ((modifier - 4) & 0x400) == 0) {
+        if (precision >= 1 && precision <= 38 && scale <= precision &&
+            ((modifier - 4) & 0x400) == 0) {
           p.kind = Kind::kDecimal;
           p.precision = precision;
           p.scale = scale;
@@ -172,24 +203,44 @@ CopyDecoder::CopyDecoder(std::vector<PlannedColumn> columns) : columns_(std::mov
   for (const auto& c : columns_) {
     duckdb_logical_type type = nullptr;
     switch (c.kind) {
-      case Kind::kBool: type = duckdb_create_logical_type(DUCKDB_TYPE_BOOLEAN); break;
-      case Kind::kInt16: type = duckdb_create_logical_type(DUCKDB_TYPE_SMALLINT); break;
-      case Kind::kInt32: type = duckdb_create_logical_type(DUCKDB_TYPE_INTEGER); break;
-      case Kind::kInt64: type = duckdb_create_logical_type(DUCKDB_TYPE_BIGINT); break;
-      case Kind::kFloat: type = duckdb_create_logical_type(DUCKDB_TYPE_FLOAT); break;
-      case Kind::kDouble: type = duckdb_create_logical_type(DUCKDB_TYPE_DOUBLE); break;
+      case Kind::kBool:
+        type = duckdb_create_logical_type(DUCKDB_TYPE_BOOLEAN);
+        break;
+      case Kind::kInt16:
+        type = duckdb_create_logical_type(DUCKDB_TYPE_SMALLINT);
+        break;
+      case Kind::kInt32:
+        type = duckdb_create_logical_type(DUCKDB_TYPE_INTEGER);
+        break;
+      case Kind::kInt64:
+        type = duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+        break;
+      case Kind::kFloat:
+        type = duckdb_create_logical_type(DUCKDB_TYPE_FLOAT);
+        break;
+      case Kind::kDouble:
+        type = duckdb_create_logical_type(DUCKDB_TYPE_DOUBLE);
+        break;
       case Kind::kDecimal:
         type = duckdb_create_decimal_type(static_cast<uint8_t>(c.precision),
                                           static_cast<uint8_t>(c.scale));
         break;
-      case Kind::kBlob: type = duckdb_create_logical_type(DUCKDB_TYPE_BLOB); break;
-      case Kind::kDate: type = duckdb_create_logical_type(DUCKDB_TYPE_DATE); break;
-      case Kind::kTimestamp: type = duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP); break;
+      case Kind::kBlob:
+        type = duckdb_create_logical_type(DUCKDB_TYPE_BLOB);
+        break;
+      case Kind::kDate:
+        type = duckdb_create_logical_type(DUCKDB_TYPE_DATE);
+        break;
+      case Kind::kTimestamp:
+        type = duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP);
+        break;
       case Kind::kTimestampTz:
         type = duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP_TZ);
         break;
       case Kind::kNumericText:
-      case Kind::kText: type = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR); break;
+      case Kind::kText:
+        type = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+        break;
     }
     types_.push_back(type);
   }
@@ -293,8 +344,8 @@ void CopyDecoder::write_field(size_t column, std::string_view field) {
   const size_t row = chunk_size_;
   auto expect_size = [&](size_t size) {
     if (field.size() != size) {
-      malformed("column " + plan.name + ": " + std::to_string(field.size()) +
-                "-byte value where " + std::to_string(size) + " bytes were expected");
+      malformed("column " + plan.name + ": " + std::to_string(field.size()) + "-byte value where " +
+                std::to_string(size) + " bytes were expected");
     }
   };
   switch (plan.kind) {
@@ -330,9 +381,12 @@ void CopyDecoder::write_field(size_t column, std::string_view field) {
       expect_size(4);
       int32_t days = static_cast<int32_t>(read_u32(field.data()));
       int32_t out;
-      if (days == std::numeric_limits<int32_t>::max()) out = days;  // 'infinity'
-      else if (days == std::numeric_limits<int32_t>::min()) out = -std::numeric_limits<int32_t>::max();
-      else out = days + kPgEpochDays;
+      if (days == std::numeric_limits<int32_t>::max())
+        out = days;  // 'infinity'
+      else if (days == std::numeric_limits<int32_t>::min())
+        out = -std::numeric_limits<int32_t>::max();
+      else
+        out = days + kPgEpochDays;
       static_cast<int32_t*>(data)[row] = out;
       break;
     }
@@ -341,9 +395,12 @@ void CopyDecoder::write_field(size_t column, std::string_view field) {
       expect_size(8);
       int64_t micros = static_cast<int64_t>(read_u64(field.data()));
       int64_t out;
-      if (micros == std::numeric_limits<int64_t>::max()) out = micros;
-      else if (micros == std::numeric_limits<int64_t>::min()) out = -std::numeric_limits<int64_t>::max();
-      else out = micros + kPgEpochMicros;
+      if (micros == std::numeric_limits<int64_t>::max())
+        out = micros;
+      else if (micros == std::numeric_limits<int64_t>::min())
+        out = -std::numeric_limits<int64_t>::max();
+      else
+        out = micros + kPgEpochMicros;
       static_cast<int64_t*>(data)[row] = out;
       break;
     }
@@ -379,9 +436,12 @@ void CopyDecoder::write_field(size_t column, std::string_view field) {
         }
       }
       if (n.sign == kNumericNegative) value = -value;
-      if (plan.precision <= 4) static_cast<int16_t*>(data)[row] = static_cast<int16_t>(value);
-      else if (plan.precision <= 9) static_cast<int32_t*>(data)[row] = static_cast<int32_t>(value);
-      else if (plan.precision <= 18) static_cast<int64_t*>(data)[row] = static_cast<int64_t>(value);
+      if (plan.precision <= 4)
+        static_cast<int16_t*>(data)[row] = static_cast<int16_t>(value);
+      else if (plan.precision <= 9)
+        static_cast<int32_t*>(data)[row] = static_cast<int32_t>(value);
+      else if (plan.precision <= 18)
+        static_cast<int64_t*>(data)[row] = static_cast<int64_t>(value);
       else {
         duckdb_hugeint huge;
         huge.lower = static_cast<uint64_t>(value);

@@ -15,7 +15,15 @@ namespace warden::pg {
 
 Settings wrds_preset() {
   Settings settings;
-  std::string conninfo = "host=wrds-pgdata.wharton.upenn.edu port=9737 dbname=wrds sslmode=require";
+  // WARDEN_WRDS_HOST/PORT/DBNAME point the preset elsewhere (a WRDS cloud node, an SSH
+  // tunnel, or the local server the runbook test uses); sslmode=require always stays.
+  auto part = [](const char* variable, const char* fallback) {
+    const char* value = std::getenv(variable);
+    return std::string(value && *value ? value : fallback);
+  };
+  std::string conninfo = "host='" + part("WARDEN_WRDS_HOST", "wrds-pgdata.wharton.upenn.edu") +
+                         "' port=" + part("WARDEN_WRDS_PORT", "9737") + " dbname='" +
+                         part("WARDEN_WRDS_DBNAME", "wrds") + "' sslmode=require";
   const char* user = std::getenv("WRDS_USERNAME");
   if (!user || !*user) user = std::getenv("PGUSER");
   if (user && *user) conninfo += std::string(" user='") + user + "'";

@@ -253,7 +253,11 @@ struct PostgresSource::State {
 };
 
 PostgresSource::PostgresSource(pg::Settings settings)
-    : state_(std::make_unique<State>(std::move(settings))) {}
+    : state_(std::make_unique<State>(std::move(settings))) {
+  // Every sync says so when the password is about to expire (sync.credential.expiring).
+  pg::check_credential_expiry(state_->settings,
+                              format_utc(std::chrono::system_clock::now()).substr(0, 10));
+}
 
 PostgresSource::~PostgresSource() = default;
 

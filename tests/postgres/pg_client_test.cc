@@ -309,9 +309,9 @@ TEST(WrdsClientTest, RedactsEveryPasswordForm) {
 TEST(WrdsClientTest, WrdsPresetUsesWrdsUsername) {
   ScopedEnv user("WRDS_USERNAME", "jdoe");
   pg::Settings settings = pg::settings_from_source("wrds");
-  EXPECT_NE(settings.conninfo.find("host=wrds-pgdata.wharton.upenn.edu"), std::string::npos);
+  EXPECT_NE(settings.conninfo.find("host='wrds-pgdata.wharton.upenn.edu'"), std::string::npos);
   EXPECT_NE(settings.conninfo.find("port=9737"), std::string::npos);
-  EXPECT_NE(settings.conninfo.find("dbname=wrds"), std::string::npos);
+  EXPECT_NE(settings.conninfo.find("dbname='wrds'"), std::string::npos);
   EXPECT_NE(settings.conninfo.find("sslmode=require"), std::string::npos);
   EXPECT_NE(settings.conninfo.find("user='jdoe'"), std::string::npos);
   EXPECT_THROW(pg::settings_from_source("mysql://x"), InvalidArgumentError);
