@@ -116,14 +116,23 @@ class Lock {
   virtual const LockOptions& options() const = 0;
 
   // Takes the lock, waiting up to `timeout` for a live holder and recovering stale locks on
-  // the way. Blocks. On success the caller holds the lock and a fresh fencing token.
-  // Throws LockAcquisitionError (kLockHeld) naming the holder when the wait runs out, and
-  // MalformedLockFileError when the lock file does not parse (it is never removed silently).
+  // the way. Blocks: on a holder on this host it sleeps in the kernel (woken within about a
+  // millisecond of the release or the holder's death); on another host's holder it retries
+  // with jittered backoff. On success the caller holds the lock and a fencing token above
+  // every token issued before for this name. Throws LockAcquisitionError (kLockHeld) naming
+  // the holder when the wait runs out; MalformedLockFileError when the lock file (or the
+  // fencing-token file) does not parse: it is never removed silently, the message names the
+  // command that resolves it; IoError when the directory cannot be written.
   virtual LockToken acquire(std::chrono::milliseconds timeout) = 0;
-  // One attempt (stale recovery included); nullopt when someone else holds it.
+  // One attempt (stale recovery included); nullopt when someone else holds it. Throws as
+  // acquire() does, except that a held lock is the nullopt outcome, not an error.
   virtual std::optional<LockToken> try_acquire() = 0;
-  // Releases the lock. Throws LockRecoveryError if `token` is not the current holder's (the
-  // lock is left untouched). Idempotent for a token already released by this object.
+  // Releases the lock. Throws LockRecoveryError if `token` is not the one this object holds
+  // (the lock is left untouched), and LockRecoveryError (kLockLost) if the lock was taken
+  // away meanwhile (force-unlocked or recovered: the file at the name is not ours; it is left
+  // to its new holder). Idempotent for a token already released by this object. Does not
+  // fsync the directory: a release undone by a power cut leaves a record of an earlier boot,
+  // which is stale at once.
   virtual void release(const LockToken& token) = 0;
   // Extends the lease to now + lease. Returns the updated token. Throws LockRecoveryError
   // (kLockLost) if the lock is no longer ours: the caller must stop writing.
@@ -131,7 +140,12 @@ class Lock {
 };
 
 // The file backend. lock_dir is created if missing. The name must be a plain name
-// ([A-Za-z0-9._-], not starting with '.'); InvalidArgumentError otherwise.
+// ([A-Za-z0-9._-], not starting with '.'); InvalidArgumentError otherwise, and also when
+// refresh_interval is not shorter than the lease. Besides "<name>.lock" it uses, in the same
+// directory, "<name>.token" (the last fencing token issued, a symlink to the number) and
+// ".<name>.recovery" (the mutex of recoverers). The first acquisition through a FileLock
+// removes what crashed operations of dead processes left (temp, release and recovery files
+// older than a minute). The destructor releases a lock still held (errors become events).
 class FileLock : public Lock {
  public:
   FileLock(std::string lock_dir, std::string name, LockOptions options = {});
@@ -159,8 +173,11 @@ class FileLock : public Lock {
 // Holds a lock for a scope and refreshes it in a background thread every refresh_interval.
 // If a refresh fails (the lock was recovered or force-unlocked by someone else, the disk
 // failed), on_lost is called once from the refresher thread with the reason, before the
-// lease runs out, and lost() becomes true. The destructor releases the lock (errors are
-// reported as events, never thrown).
+// lease runs out, and lost() becomes true: a refresh refused because the lock is no longer
+// ours is reported at once; other refresh failures are retried until the lease is within a
+// fifth of its length (at most 30 s) of its end, then reported. The callback must not
+// destroy the guard. The destructor stops the refresher and releases the lock unless it was
+// lost (errors are reported as events, never thrown).
 class LockGuard {
  public:
   using LostCallback = std::function<void(const LockToken&, const std::string& reason)>;
@@ -200,7 +217,9 @@ void validate_lock_name(const std::string& name);
 // Inspects one file lock without changing it.
 LockStatus inspect_file_lock(const std::string& lock_dir, const std::string& name,
                              const LockOptions& options = {});
-// Every "*.lock" in lock_dir, sorted by name. A missing directory gives an empty list.
+// Every "<name>.lock" in lock_dir with a valid lock name, sorted by name (private files of
+// lock operations are not listed). A missing directory gives an empty list. Never blocks on
+// a holder and never changes anything.
 std::vector<LockStatus> lock_status(const std::string& lock_dir, const LockOptions& options = {});
 
 // The last fencing token issued for `name` (0 if none).

@@ -27,12 +27,22 @@ namespace {
 // The child's side between fork and exec: async-signal-safe calls only (the parent may have
 // threads holding malloc's lock).
 [[noreturn]] void exec_child(const ChildOptions& options, char* const* argv, char* const* envp,
-                             pid_t parent, int error_pipe) {
+                             pid_t parent, int error_pipe, int go_pipe) {
   if (options.own_process_group) ::setpgid(0, 0);
   if (options.die_with_parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The parent may have died before prctl: then nobody would ever send the signal.
     if (::getppid() != parent) ::_exit(137);
+  }
+  if (go_pipe >= 0) {
+    // Run nothing until the watchdog exists: a parent killed in between would otherwise
+    // leave a command (and whatever it starts) running with no one to stop it.
+    char go = 0;
+    ssize_t n;
+    do {
+      n = ::read(go_pipe, &go, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) ::_exit(137);
   }
   sigset_t none;
   sigemptyset(&none);
@@ -104,25 +114,68 @@ ChildProcess ChildProcess::start(const ChildOptions& options) {
   std::vector<char*> envp = pointers(env_strings);
   const std::string command = options.argv[0];
 
+  const bool watched = options.die_with_parent && options.own_process_group;
   int error_pipe[2];
   if (::pipe2(error_pipe, O_CLOEXEC) != 0) throw_errno("create pipe for", command, errno);
+  int go_pipe[2] = {-1, -1};
+  if (watched && ::pipe2(go_pipe, O_CLOEXEC) != 0) {
+    int saved = errno;
+    ::close(error_pipe[0]);
+    ::close(error_pipe[1]);
+    throw_errno("create pipe for", command, saved);
+  }
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     int saved = errno;
-    ::close(error_pipe[0]);
-    ::close(error_pipe[1]);
+    for (int fd : {error_pipe[0], error_pipe[1], go_pipe[0], go_pipe[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
     throw_errno("fork for", command, saved);
   }
   if (pid == 0) {
     ::close(error_pipe[0]);
-    exec_child(options, argv.data(), envp.data(), parent, error_pipe[1]);
+    if (go_pipe[1] >= 0) ::close(go_pipe[1]);
+    exec_child(options, argv.data(), envp.data(), parent, error_pipe[1], go_pipe[0]);
   }
   ::close(error_pipe[1]);
+  if (go_pipe[0] >= 0) ::close(go_pipe[0]);
   ChildProcess child;
   child.pid_ = pid;
   child.own_group_ = options.own_process_group;
   if (options.own_process_group) ::setpgid(pid, pid);  // both sides set it: no race on signals
+
+  if (watched) {
+    // The watchdog first, then the go: the child execs only once someone will stop its group
+    // if we die (closing go_pipe without a byte, by our death, makes it exit unexec'ed).
+    int watch_pipe[2];
+    if (::pipe2(watch_pipe, O_CLOEXEC) != 0) {
+      int saved = errno;
+      ::close(go_pipe[1]);
+      ::close(error_pipe[0]);
+      throw_errno("create pipe for", command, saved);
+    }
+    pid_t watchdog = ::fork();
+    if (watchdog < 0) {
+      int saved = errno;
+      ::close(watch_pipe[0]);
+      ::close(watch_pipe[1]);
+      ::close(go_pipe[1]);
+      ::close(error_pipe[0]);
+      throw_errno("fork watchdog for", command, saved);
+    }
+    if (watchdog == 0) {
+      ::close(watch_pipe[1]);
+      run_watchdog(watch_pipe[0], pid);
+    }
+    ::close(watch_pipe[0]);
+    child.watchdog_pid_ = watchdog;
+    child.watchdog_pipe_ = watch_pipe[1];
+    const char go = 1;
+    ssize_t ignored = ::write(go_pipe[1], &go, 1);
+    (void)ignored;
+    ::close(go_pipe[1]);
+  }
 
   // exec succeeded iff the close-on-exec pipe closes without a word.
   int exec_errno = 0;
@@ -132,6 +185,7 @@ ChildProcess ChildProcess::start(const ChildOptions& options) {
   } while (n < 0 && errno == EINTR);
   ::close(error_pipe[0]);
   if (n == static_cast<ssize_t>(sizeof exec_errno)) {
+    child.reap_watchdog();  // before the child's pid (its group id) can be reused
     int status;
     ::waitpid(pid, &status, 0);
     child.pid_ = -1;
@@ -143,24 +197,6 @@ ChildProcess ChildProcess::start(const ChildOptions& options) {
   child.pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (child.pidfd_ < 0) throw_errno("watch child", command, errno);
 
-  if (options.die_with_parent && options.own_process_group) {
-    int watch_pipe[2];
-    if (::pipe2(watch_pipe, O_CLOEXEC) != 0) throw_errno("create pipe for", command, errno);
-    pid_t watchdog = ::fork();
-    if (watchdog < 0) {
-      int saved = errno;
-      ::close(watch_pipe[0]);
-      ::close(watch_pipe[1]);
-      throw_errno("fork watchdog for", command, saved);
-    }
-    if (watchdog == 0) {
-      ::close(watch_pipe[1]);
-      run_watchdog(watch_pipe[0], pid);
-    }
-    ::close(watch_pipe[0]);
-    child.watchdog_pid_ = watchdog;
-    child.watchdog_pipe_ = watch_pipe[1];
-  }
   return child;
 }
 

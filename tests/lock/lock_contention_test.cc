@@ -73,8 +73,10 @@ int recover_once(const std::string& dir, const std::string& go, int id) {
   while (!stat_path(go)) std::this_thread::sleep_for(std::chrono::microseconds(100));
   FileLock lock(dir, "crsp");
   auto token = lock.try_acquire();
-  spit(dir + "/result." + std::to_string(id),
-       token ? "won " + std::to_string(token->token) : std::string("lost"));
+  // Published whole (the parent reads it as soon as the name exists).
+  const std::string result = dir + "/result." + std::to_string(id);
+  spit(result + ".tmp", token ? "won " + std::to_string(token->token) : std::string("lost"));
+  rename_replace(result + ".tmp", result);
   if (token) {
     for (;;) ::pause();  // hold it: a later try by a slower recoverer must see it held
   }
