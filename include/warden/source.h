@@ -106,10 +106,11 @@ class DuckDbSource : public Source {
 
 // Opens a source from its spec: "duckdb:PATH" (or a path ending in .duckdb/.db), opened
 // read-only; or PostgreSQL: "wrds", "postgresql://...", "postgresql:KEY=VALUE..." (a
-// PostgresSource, include/warden/postgres_source.h, which connects on first use). This is the one place a spec becomes a Source: every command that reads a
-// source calls it. Throws InvalidArgumentError (a usage error) for a scheme it does not
-// know, naming the ones it does; duckdb::DuckDbError (kNotFound) when the file is missing,
-// naming the command that creates the sample. Does not block beyond opening the file.
+// PostgresSource, include/warden/postgres_source.h, which connects on first use). This is the one
+// place a spec becomes a Source: every command that reads a source calls it. Throws
+// InvalidArgumentError (a usage error) for a scheme it does not know, naming the ones it does;
+// duckdb::DuckDbError (kNotFound) when the file is missing, naming the command that creates the
+// sample. Does not block beyond opening the file.
 std::unique_ptr<Source> open_source(const std::string& spec);
 
 // Which source to use: `given` (--source) when not empty, else the WARDEN_SOURCE environment
