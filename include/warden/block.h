@@ -83,6 +83,9 @@ class WriteSlot {
 
  private:
   friend class Producer;
+  // commit() with the payload's checksum already computed (Producer::write hashes while it
+  // copies, so the payload is read from memory once, not twice).
+  uint64_t commit_with_checksum(size_t length, uint64_t checksum);
   WriteSlot(std::shared_ptr<Segment> segment, uint32_t index, std::span<std::byte> buffer)
       : segment_(std::move(segment)), index_(index), buffer_(buffer) {}
   std::shared_ptr<Segment> segment_;
