@@ -38,7 +38,8 @@ class PostgresSource : public Source {
   std::string describe() const override;  // "postgresql:<redacted conninfo>"
   TableSchema schema(const std::string& query) override;
   std::unique_ptr<BatchStream> stream(const std::string& query) override;
-  // count(*) and sum of hashtext(row::text), computed on the server: one small query.
+  // count(*) and the sum of each row's hash_record_extended (hashtext(row::text) where the
+  // server cannot hash a row in binary), computed on the server: one small query.
   SourceFingerprint fingerprint(const std::string& query) override;
   // Source::write_parquet with retries of transient failures (each retry rewrites `path`).
   ParquetExport write_parquet(const std::string& query, const std::string& path,

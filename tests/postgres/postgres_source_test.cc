@@ -190,6 +190,26 @@ TEST_F(PostgresSourceTest, FingerprintChangesWhenHistoryIsRevised) {
   EXPECT_NE(after.aggregate, before.aggregate);
 }
 
+TEST_F(PostgresSourceTest, FingerprintOfRowsTheServerCannotHashFallsBackToText) {
+  // json has no hash function: the binary row hash fails (42883) and the text form is used.
+  db.exec(
+      "CREATE TABLE j AS SELECT g AS id, json_build_object('v', g) AS doc "
+      "FROM generate_series(1, 100) g");
+  PostgresSource source(settings_for(db));
+  auto before = source.fingerprint("SELECT * FROM j");
+  EXPECT_EQ(before.rows, 100u);
+  EXPECT_EQ(before.aggregate.substr(0, 1), "t") << before.aggregate;
+  db.exec("UPDATE j SET doc = json_build_object('v', -1) WHERE id = 50");
+  auto after = source.fingerprint("SELECT * FROM j");
+  EXPECT_NE(after.aggregate, before.aggregate);
+  // A hashable table on the same server still gets the binary form... once the source has
+  // fallen back it stays on text, so every fingerprint it reports is comparable.
+  db.exec("CREATE TABLE n AS SELECT g AS id FROM generate_series(1, 10) g");
+  EXPECT_EQ(source.fingerprint("SELECT * FROM n").aggregate.substr(0, 1), "t");
+  PostgresSource fresh(settings_for(db));
+  EXPECT_EQ(fresh.fingerprint("SELECT * FROM n").aggregate.substr(0, 1), "r");
+}
+
 TEST_F(PostgresSourceTest, RejectedQueryIsAClearErrorAndWritesNothing) {
   PostgresSource source(settings_for(db));
   std::string path = dir / "never.parquet";
