@@ -98,6 +98,29 @@ TEST_P(GuardRunSignal, ScenarioB_SignalToTheGuardStopsTheJobAndReleasesTheLease)
 
 INSTANTIATE_TEST_SUITE_P(TermIntHup, GuardRunSignal, ::testing::Values(SIGTERM, SIGINT, SIGHUP));
 
+// B against coreutils: the same signal sent to `timeout` and to the guard, each running the
+// same job, gives the same status to the shell that started them (128+N).
+TEST_P(GuardRunSignal, ScenarioB_ExitStatusMatchesCoreutilsTimeout) {
+  const int signal = GetParam();
+  TempDir dir;
+  auto shell_code = [](const ChildResult& r) { return r.exited ? r.exit_code : 128 + r.signal; };
+  auto run_and_signal = [&](std::vector<std::string> argv, const std::string& pid_file) {
+    argv.insert(argv.end(), {"/bin/sh", "-c", "echo $$ > \"" + pid_file + "\"; sleep 300"});
+    Child wrapper = Child::spawn(argv, {}, true);
+    EXPECT_TRUE(testing::wait_until([&] { return testing::read_pid_file(pid_file) > 0; }));
+    wrapper.kill(signal);
+    ChildResult result = wrapper.wait();
+    EXPECT_FALSE(testing::process_alive(testing::read_pid_file(pid_file)));
+    return shell_code(result);
+  };
+  int coreutils = run_and_signal({"/usr/bin/timeout", "-k", "2", "60"}, dir / "coreutils-job");
+  int guard = run_and_signal({testing::warden_binary(), "guard", "run", "--db", dir / "f.duckdb",
+                              "--timeout", "60s", "--kill-after", "2s", "--"},
+                             dir / "guard-job");
+  EXPECT_EQ(coreutils, 128 + signal);
+  EXPECT_EQ(guard, coreutils);
+}
+
 // B: a SIGTERM that lands while the job is being started (before the guard has a target to
 // forward to) is held and passed on, not fatal to the guard.
 TEST(GuardRun, ScenarioB_SignalWhileTheJobStartsIsPassedOnOnceItRuns) {
