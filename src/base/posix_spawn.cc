@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -28,6 +29,27 @@ namespace {
 // threads holding malloc's lock).
 [[noreturn]] void exec_child(const ChildOptions& options, char* const* argv, char* const* envp,
                              pid_t parent, int error_pipe, int go_pipe) {
+  // Drop the parent's descriptors at once, not at exec: until exec (which waits for the
+  // watchdog) a copy of a lock fd here would keep its OFD lock held, so a holder killed in
+  // that window would look alive. Every fd but stdio, our pipes and inherit_fds is
+  // close-on-exec anyway (the POSIX layer opens them so), so closing early changes nothing.
+  int keep[64];
+  size_t kept = 0;
+  for (int fd : {error_pipe, go_pipe}) {
+    if (fd > 2) keep[kept++] = fd;
+  }
+  for (int fd : options.inherit_fds) {
+    if (fd > 2 && kept < sizeof keep / sizeof keep[0]) keep[kept++] = fd;
+  }
+  for (size_t i = 1; i < kept; ++i) {  // insertion sort: no allocation after fork
+    for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) std::swap(keep[j - 1], keep[j]);
+  }
+  unsigned next = 3;
+  for (size_t i = 0; i < kept; ++i) {
+    if (static_cast<unsigned>(keep[i]) > next) ::close_range(next, keep[i] - 1, 0);
+    next = std::max(next, static_cast<unsigned>(keep[i]) + 1);
+  }
+  ::close_range(next, ~0U, 0);
   if (options.own_process_group) ::setpgid(0, 0);
   if (options.die_with_parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -99,7 +99,11 @@ TEST_P(LockRunbookScenarioTest, RunsEveryCommand) {
     crashed_token = inspect_file_lock(locks, "crsp").record->token;
     crashed.kill(SIGKILL);
     crashed.wait();
-    ASSERT_EQ(inspect_file_lock(locks, "crsp").verdict, LockVerdict::kStaleDeadPid);
+    // The command inherited the lock (so it never writes unlocked); the watchdog kills it
+    // within milliseconds of warden's death, and only then is the lock free.
+    ASSERT_TRUE(wait_until(
+        [&] { return inspect_file_lock(locks, "crsp").verdict == LockVerdict::kStaleDeadPid; },
+        std::chrono::seconds(10)));
   } else if (scenario == "remote-host") {
     plant(locks, foreign_record("crsp", 5, 10min));
   } else if (scenario == "malformed") {
