@@ -42,7 +42,8 @@ bool signal_process(pid_t pid, int signal) {
   if (::kill(pid, signal) == 0) return true;
   int saved = errno;
   if (saved == ESRCH) return false;
-  internal::throw_errno("send signal " + std::to_string(signal) + " to pid", std::to_string(pid), saved);
+  internal::throw_errno("send signal " + std::to_string(signal) + " to pid", std::to_string(pid),
+                        saved);
 }
 
 }  // namespace warden

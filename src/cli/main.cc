@@ -16,8 +16,7 @@ namespace {
 // The command table (STYLE.md: the CLI is a table). Each group lives in its own file.
 const CommandGroup kCommandGroups[] = {
     {"sync", "Sync datasets into crash-safe, verified Parquet", add_sync_commands},
-    {"source", "Check the source (WRDS/PostgreSQL) and describe its tables",
-     add_source_commands},
+    {"source", "Check the source (WRDS/PostgreSQL) and describe its tables", add_source_commands},
     {"sample", "Create the embedded demo source (synthetic CRSP/Compustat/Fama-French)",
      add_sample_commands},
     {"lock", "Show, run under, and recover single-writer locks", add_lock_commands},
