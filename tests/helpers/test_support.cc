@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -257,6 +258,40 @@ std::string slurp(const std::string& path) {
 void spit(const std::string& path, const std::string& contents) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << contents;
+}
+
+std::map<std::string, std::vector<std::string>> runbook_blocks_by_scenario(const std::string& path,
+                                                                           std::string* error) {
+  std::map<std::string, std::vector<std::string>> blocks;
+  std::istringstream in(slurp(path));
+  const std::regex marker("^<!-- runbook-test: ([a-z-]+) -->$");
+  std::string line, scenario, block;
+  bool in_block = false;
+  int line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    std::smatch m;
+    if (in_block) {
+      if (line == "```") {
+        blocks[scenario].push_back(block);
+        in_block = false;
+        scenario.clear();
+      } else {
+        block += line + "\n";
+      }
+    } else if (std::regex_match(line, m, marker)) {
+      scenario = m[1];
+    } else if (line == "```sh") {
+      if (scenario.empty()) {
+        *error += path + ":" + std::to_string(line_number) + ": sh block without a marker\n";
+      }
+      in_block = true;
+      block.clear();
+    } else if (!line.empty()) {
+      scenario.clear();  // a marker belongs to the block right after it
+    }
+  }
+  return blocks;
 }
 
 }  // namespace warden::testing

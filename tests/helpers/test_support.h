@@ -97,6 +97,13 @@ class PostgresDatabase {
 
 // Reads a whole file ("" if missing).
 std::string slurp(const std::string& path);
+
+// The fenced ```sh blocks of a runbook page, in order, grouped by the scenario named in the
+// `<!-- runbook-test: NAME -->` line right before each (runbook tests set each scenario up
+// and run its blocks). An sh block without such a marker is appended to *error as
+// "<path>:<line>: sh block without a marker".
+std::map<std::string, std::vector<std::string>> runbook_blocks_by_scenario(const std::string& path,
+                                                                           std::string* error);
 // Writes a whole file (not atomically: tests use it to plant bad input).
 void spit(const std::string& path, const std::string& contents);
 

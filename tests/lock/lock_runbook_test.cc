@@ -7,7 +7,6 @@
 #include <map>
 #include <regex>
 #include <set>
-#include <sstream>
 
 #include "lock_test_support.h"
 
@@ -28,36 +27,8 @@ const char* const kScenarios[] = {"running-holder", "crashed-holder", "remote-ho
 
 // The page's sh blocks, in order, by the scenario named in the marker line before each.
 std::map<std::string, std::vector<std::string>> runbook_blocks(std::string* error) {
-  std::map<std::string, std::vector<std::string>> blocks;
-  std::istringstream in(slurp(std::string(WARDEN_SOURCE_DIR) + "/docs/runbooks/lock-recovery.md"));
-  const std::regex marker("^<!-- runbook-test: ([a-z-]+) -->$");
-  std::string line, scenario, block;
-  bool in_block = false;
-  int line_number = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    std::smatch m;
-    if (in_block) {
-      if (line == "```") {
-        blocks[scenario].push_back(block);
-        in_block = false;
-        scenario.clear();
-      } else {
-        block += line + "\n";
-      }
-    } else if (std::regex_match(line, m, marker)) {
-      scenario = m[1];
-    } else if (line == "```sh") {
-      if (scenario.empty()) {
-        *error += "line " + std::to_string(line_number) + ": sh block without a marker\n";
-      }
-      in_block = true;
-      block.clear();
-    } else if (!line.empty()) {
-      scenario.clear();  // a marker belongs to the block right after it
-    }
-  }
-  return blocks;
+  return testing::runbook_blocks_by_scenario(
+      std::string(WARDEN_SOURCE_DIR) + "/docs/runbooks/lock-recovery.md", error);
 }
 
 TEST(LockRunbookTest, EveryShBlockBelongsToAScenarioThisTestSetsUp) {

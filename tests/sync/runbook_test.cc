@@ -2,9 +2,7 @@
 // block is extracted and run with bash (set -euo pipefail) from a directory holding a real
 // data/ in the situation its marker names, so the runbooks cannot drift from warden.
 #include <map>
-#include <regex>
 #include <set>
-#include <sstream>
 
 #include "sync_fixture.h"
 #include "warden/posix.h"
@@ -19,34 +17,10 @@ const char* const kScenarios[] = {"healthy", "failed-sync", "quarantine", "readi
 std::map<std::string, std::vector<std::string>> runbook_blocks(std::string* error) {
   std::map<std::string, std::vector<std::string>> blocks;
   for (const char* page : kPages) {
-    std::istringstream in(slurp(std::string(WARDEN_SOURCE_DIR) + "/docs/runbooks/" + page));
-    const std::regex marker("^<!-- runbook-test: ([a-z-]+) -->$");
-    std::string line, scenario, block;
-    bool in_block = false;
-    int line_number = 0;
-    while (std::getline(in, line)) {
-      ++line_number;
-      std::smatch m;
-      if (in_block) {
-        if (line == "```") {
-          blocks[scenario].push_back(block);
-          in_block = false;
-          scenario.clear();
-        } else {
-          block += line + "\n";
-        }
-      } else if (std::regex_match(line, m, marker)) {
-        scenario = m[1];
-      } else if (line == "```sh") {
-        if (scenario.empty()) {
-          *error += std::string(page) + ":" + std::to_string(line_number) +
-                    ": sh block without a marker\n";
-        }
-        in_block = true;
-        block.clear();
-      } else if (!line.empty()) {
-        scenario.clear();  // a marker belongs to the block right after it
-      }
+    auto page_blocks = testing::runbook_blocks_by_scenario(
+        std::string(WARDEN_SOURCE_DIR) + "/docs/runbooks/" + page, error);
+    for (auto& [scenario, list] : page_blocks) {
+      blocks[scenario].insert(blocks[scenario].end(), list.begin(), list.end());
     }
   }
   return blocks;
