@@ -100,6 +100,10 @@ struct Connection::State {
       message = trimmed(PQresultErrorMessage(result));
     }
     if (message.empty()) message = trimmed(PQerrorMessage(conn));
+    if (message.empty() && result) {
+      // Not a server error: the command ran but returned another kind of result.
+      message = std::string("unexpected result ") + PQresStatus(PQresultStatus(result));
+    }
     if (sqlstate.empty() && PQstatus(conn) != CONNECTION_OK) sqlstate = "08006";
     ErrorCode code = ErrorCode::kIo;
     if (sqlstate == "57014") {

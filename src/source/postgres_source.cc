@@ -10,7 +10,6 @@
 
 #include "pg_copy_decoder.h"
 #include "warden/events.h"
-#include "warden/failpoint.h"
 #include "warden/posix.h"
 
 namespace warden {
@@ -124,13 +123,7 @@ class CopyStream : public BatchStream {
           if (!queue_.push(std::move(*chunk))) consumer_gone = true;
         }
       };
-      bool first = true;
       lease_->copy_out_binary(sql, [&](std::string_view data) {
-        if (first) {
-          first = false;
-          // Tests widen this window to drop the connection mid-COPY.
-          WARDEN_FAILPOINT("source.copy.streaming");
-        }
         if (consumer_gone) return;
         block.append(data);
         if (block.size() >= kReceiveBlock) decode();

@@ -187,11 +187,26 @@ TEST_F(WrdsSyncTest, RevisedPastYearIsRepulledExactlyByIncrementalSync) {
 }
 
 TEST_F(WrdsSyncTest, ConnectionDroppedMidCopyIsRetriedAndTheResultIsExact) {
+  // The server holds the first COPY of crsp.dsf at its 500th row (tens of KB already sent)
+  // for as long as `hold_copy` has a row, and the killer waits for that hold, so the kill
+  // always lands mid-stream however slow the machine: no race with the COPY finishing.
+  db.exec(R"sql(
+    CREATE TABLE hold_copy (held boolean);
+    INSERT INTO hold_copy VALUES (true);
+    CREATE SEQUENCE copy_rows;
+    CREATE FUNCTION hold_mid_copy() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+    BEGIN
+      IF current_query() LIKE 'COPY (%' AND nextval('copy_rows') = 500 THEN
+        WHILE EXISTS (SELECT 1 FROM hold_copy) LOOP PERFORM pg_sleep(0.01); END LOOP;
+      END IF;
+      RETURN true;
+    END $$;
+    CREATE OR REPLACE VIEW crsp.dsf AS SELECT * FROM crsp.dsf_v2 WHERE hold_mid_copy();)sql");
+  ASSERT_GT(count("SELECT count(*) FROM crsp.dsf WHERE year(date) = 2010"), 500)
+      << "the first year must reach the held row";
   PostgresSource source(settings());
   DatasetCatalog catalog = DatasetCatalog::builtin();
   SyncManager manager(options(), catalog, &source);
-  // Each COPY pauses after its first bytes, so the server-side kill lands mid-stream.
-  failpoint_arm("source.copy.streaming", "sleep:300");
   std::atomic<bool> stop{false};
   std::atomic<int> terminated{0};
   std::thread killer([&] {
@@ -199,10 +214,11 @@ TEST_F(WrdsSyncTest, ConnectionDroppedMidCopyIsRetriedAndTheResultIsExact) {
     while (!stop && terminated == 0) {
       auto rows = watcher.query_text(
           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' AND "
-          "query LIKE 'COPY (%crsp.dsf%' AND pid <> pg_backend_pid()");
+          "wait_event = 'PgSleep' AND query LIKE 'COPY (%crsp.dsf%'");
       for (const auto& row : rows) terminated += row[0].value_or("") == "t";
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    watcher.execute("DELETE FROM hold_copy");  // the retry runs through
   });
   start_event_capture();
   SyncResult result;
@@ -211,13 +227,11 @@ TEST_F(WrdsSyncTest, ConnectionDroppedMidCopyIsRetriedAndTheResultIsExact) {
   } catch (...) {
     stop = true;
     killer.join();
-    failpoints_clear();
     throw;
   }
   auto events = stop_event_capture();
   stop = true;
   killer.join();
-  failpoints_clear();
   ASSERT_EQ(terminated.load(), 1) << "the test must really have cut a COPY";
   int retries = 0;
   for (const auto& e : events) retries += e["event"] == "source.retry";
