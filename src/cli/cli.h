@@ -34,6 +34,8 @@ void add_lock_commands(CLI::App& group, RunContext& context);    // lock_command
 void add_guard_commands(CLI::App& group, RunContext& context);   // guard_commands.cc
 void add_block_commands(CLI::App& group, RunContext& context);   // block_commands.cc
 void add_source_commands(CLI::App& group, RunContext& context);  // source_commands.cc
+void add_pipeline_commands(CLI::App& group,
+                           RunContext& context);  // pipeline_commands.cc
 
 // Whether stdin and stdout are a terminal (for prompts and progress bars).
 bool stdin_is_terminal();

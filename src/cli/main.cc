@@ -22,6 +22,7 @@ const CommandGroup kCommandGroups[] = {
     {"lock", "Show, run under, and recover single-writer locks", add_lock_commands},
     {"guard", "Run a DuckDB job safely: holder detection, timeout, cleanup", add_guard_commands},
     {"block", "Shared-memory DataBlocks: create, diagnose, recover, validate", add_block_commands},
+    {"pipeline", "Batch landed NDJSON files into Parquet under lease locks", add_pipeline_commands},
 };
 
 void configure_logging(const GlobalOptions& globals) {

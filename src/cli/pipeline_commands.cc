@@ -1,0 +1,11 @@
+// `warden pipeline ...`: placeholder until the pipeline part lands (issue 7).
+#include "cli.h"
+
+namespace warden::cli {
+
+void add_pipeline_commands(CLI::App& group, RunContext& context) {
+  (void)group;
+  (void)context;
+}
+
+}  // namespace warden::cli
