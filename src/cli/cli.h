@@ -28,14 +28,15 @@ struct CommandGroup {
 };
 
 // Command groups, each in its own file (lock_commands.cc, ...).
-void add_sync_commands(CLI::App& group, RunContext& context);    // sync_commands.cc
-void add_sample_commands(CLI::App& group, RunContext& context);  // sample_commands.cc
-void add_lock_commands(CLI::App& group, RunContext& context);    // lock_commands.cc
-void add_guard_commands(CLI::App& group, RunContext& context);   // guard_commands.cc
-void add_block_commands(CLI::App& group, RunContext& context);   // block_commands.cc
-void add_source_commands(CLI::App& group, RunContext& context);  // source_commands.cc
-void add_pipeline_commands(CLI::App& group,
-                           RunContext& context);  // pipeline_commands.cc
+void add_sync_commands(CLI::App& group, RunContext& context);      // sync_commands.cc
+void add_sample_commands(CLI::App& group, RunContext& context);    // sample_commands.cc
+void add_lock_commands(CLI::App& group, RunContext& context);      // lock_commands.cc
+void add_guard_commands(CLI::App& group, RunContext& context);     // guard_commands.cc
+void add_block_commands(CLI::App& group, RunContext& context);     // block_commands.cc
+void add_source_commands(CLI::App& group, RunContext& context);    // source_commands.cc
+void add_pipeline_commands(CLI::App& group, RunContext& context);  // pipeline_commands.cc
+// `pipeline work` and `pipeline reprocess-failed`, added by add_pipeline_commands.
+void add_pipeline_work_commands(CLI::App& group, RunContext& context);  // pipeline_work_commands.cc
 
 // Whether stdin and stdout are a terminal (for prompts and progress bars).
 bool stdin_is_terminal();

@@ -4,8 +4,7 @@
 namespace warden::cli {
 
 void add_pipeline_commands(CLI::App& group, RunContext& context) {
-  (void)group;
-  (void)context;
+  add_pipeline_work_commands(group, context);
 }
 
 }  // namespace warden::cli
