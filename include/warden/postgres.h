@@ -172,6 +172,11 @@ class Connection {
   void execute(const std::string& sql);
   // Runs a query and returns all rows as text (NULL -> nullopt). For small results only.
   std::vector<std::vector<std::optional<std::string>>> query_text(const std::string& sql);
+  // Runs one statement with $1..$n bound to params (text; nullopt is NULL) and returns its
+  // rows as text (none for a statement that returns no rows). Applies the query timeout.
+  // Throws PostgresError (with the SQLSTATE) when the server refuses it.
+  std::vector<std::vector<std::optional<std::string>>> query_params(
+      const std::string& sql, const std::vector<std::optional<std::string>>& params);
   // Columns a query would return, without running it (a LIMIT 0 describe).
   std::vector<ColumnInfo> describe(const std::string& sql);
   // Streams `COPY (sql) TO STDOUT (FORMAT binary)`: on_data receives raw COPY chunks in

@@ -52,7 +52,8 @@ class Database {
   virtual const std::string& location() const = 0;
 
   // Runs one statement with $1..$n bound to params (text, or NULL) and returns its rows
-  // (none for a statement without RETURNING). Throws SqlError.
+  // as text (none for a statement without RETURNING). Numbers read back alike on both
+  // backends; booleans do not ('t' vs '1'), so compare in SQL instead. Throws SqlError.
   virtual Rows query(const std::string& sql, const Params& params = {}) = 0;
   // Runs fn inside one transaction that serialises writers (SQLite: BEGIN IMMEDIATE;
   // PostgreSQL: READ COMMITTED, so take row locks with FOR UPDATE where it matters) and

@@ -146,9 +146,21 @@ struct Connection::State {
     return SteadyClock::now() + timeout + std::chrono::seconds(2);
   }
 
-  // Sends sql and returns its single final result; the caller owns it.
-  PGresult* run(const std::string& sql, const std::string& operation) {
-    if (!PQsendQuery(conn, sql.c_str())) fail(operation, nullptr);
+  // Sends sql (with $1..$n bound to params when given) and returns its single final result;
+  // the caller owns it.
+  PGresult* run(const std::string& sql, const std::string& operation,
+                const std::vector<std::optional<std::string>>* params = nullptr) {
+    if (params) {
+      std::vector<const char*> values;
+      values.reserve(params->size());
+      for (const auto& p : *params) values.push_back(p ? p->c_str() : nullptr);
+      if (!PQsendQueryParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0)) {
+        fail(operation, nullptr);
+      }
+    } else if (!PQsendQuery(conn, sql.c_str())) {
+      fail(operation, nullptr);
+    }
     auto until = deadline(settings.query_timeout);
     PGresult* last = nullptr;
     while (PGresult* result = next_result(until)) {
@@ -210,11 +222,9 @@ void Connection::execute(const std::string& sql) {
   PQclear(result);
 }
 
-std::vector<std::vector<std::optional<std::string>>> Connection::query_text(
-    const std::string& sql) {
-  PGresult* result = state_->run(sql, "query");
-  std::unique_ptr<PGresult, decltype(&PQclear)> owned(result, PQclear);
-  if (PQresultStatus(result) != PGRES_TUPLES_OK) state_->fail("query", result);
+namespace {
+
+std::vector<std::vector<std::optional<std::string>>> text_rows(PGresult* result) {
   std::vector<std::vector<std::optional<std::string>>> rows;
   int row_count = PQntuples(result);
   int column_count = PQnfields(result);
@@ -232,6 +242,26 @@ std::vector<std::vector<std::optional<std::string>>> Connection::query_text(
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+}  // namespace
+
+std::vector<std::vector<std::optional<std::string>>> Connection::query_text(
+    const std::string& sql) {
+  PGresult* result = state_->run(sql, "query");
+  std::unique_ptr<PGresult, decltype(&PQclear)> owned(result, PQclear);
+  if (PQresultStatus(result) != PGRES_TUPLES_OK) state_->fail("query", result);
+  return text_rows(result);
+}
+
+std::vector<std::vector<std::optional<std::string>>> Connection::query_params(
+    const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+  PGresult* result = state_->run(sql, "query", &params);
+  std::unique_ptr<PGresult, decltype(&PQclear)> owned(result, PQclear);
+  ExecStatusType status = PQresultStatus(result);
+  if (status == PGRES_COMMAND_OK) return {};
+  if (status != PGRES_TUPLES_OK) state_->fail("query", result);
+  return text_rows(result);
 }
 
 std::vector<ColumnInfo> Connection::describe(const std::string& sql) {
