@@ -41,9 +41,14 @@ std::string operation_name(const PartitionRequest& request) { return request.spe
     remove_file(temp);  // could not even quarantine (disk full): do not leave it behind
   }
   if (error.code() == ErrorCode::kDiskFull) {
-    throw Error(
-        ErrorCode::kDiskFull,
-        std::string(error.what()) + (dir.empty() ? "" : " (temp file quarantined in " + dir + ")"));
+    throw Error(ErrorCode::kDiskFull,
+                "sync " + request.spec->name + " year " + std::to_string(request.year) +
+                    ": the disk under " + layout.root() + " is full; nothing of this year was " +
+                    "published and the years already committed are kept" +
+                    (dir.empty() ? ", the temp file was removed"
+                                 : ", the temp file is quarantined in " + dir) +
+                    ". Free space and rerun the same sync: it resumes at this year. Cause: " +
+                    error.what());
   }
   throw VerificationError("sync " + request.spec->name + " year " + std::to_string(request.year) +
                           ": " + reason + "; nothing was published" +
