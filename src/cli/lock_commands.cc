@@ -1,10 +1,12 @@
 // `warden lock status | force-unlock | run`: see, resolve, and run under single-writer locks
-// (DESIGN.md "Lock file"; docs/runbooks/lock-recovery.md).
+// (DESIGN.md "Lock file"; docs/runbooks/lock-recovery.md). status and force-unlock also show
+// and handle the lease rows of a shared store (lease_lock.h; docs/adr/0003).
 #include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 #include "cli.h"
 #include "warden/error.h"
 #include "warden/events.h"
+#include "warden/lease_lock.h"
 #include "warden/lock.h"
 #include "warden/posix.h"
 #include "warden/process.h"
@@ -31,6 +34,22 @@ std::string resolve_lock_dir(const std::string& given, const RunContext& context
   auto absolute = std::filesystem::absolute(dir, ignored);
   return ignored ? dir : absolute.lexically_normal().string();
 }
+
+// The store whose lease rows status and force-unlock look at: --store (or WARDEN_STORE), else
+// the pipeline's SQLite file when it exists (a look never creates one). nullptr: no store.
+std::unique_ptr<sql::Database> open_lease_store(const std::string& spec,
+                                                const RunContext& context) {
+  if (!spec.empty()) return sql::open_store(spec, "");
+  std::string path = context.globals.data_dir + "/pipeline/state.sqlite";
+  if (!stat_path(path)) return nullptr;
+  std::error_code ignored;
+  auto absolute = std::filesystem::absolute(path, ignored);
+  return sql::open_sqlite(ignored ? path : absolute.lexically_normal().string());
+}
+
+constexpr const char* kStoreHelp =
+    "Also the lease locks of this store: sqlite:PATH or postgresql://... (default: "
+    "WARDEN_STORE, else DATA_DIR/pipeline/state.sqlite if it exists)";
 
 std::chrono::milliseconds to_millis(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
@@ -91,17 +110,20 @@ nlohmann::json status_json(const LockStatus& s) {
   return out;
 }
 
-void print_table(const std::string& dir, const std::vector<LockStatus>& locks) {
+void print_table(const std::string& dir, const sql::Database* store,
+                 const std::vector<LockStatus>& locks) {
   if (locks.empty()) {
-    std::cout << "no locks in " << dir << "\n";
+    std::cout << "no locks in " << dir;
+    if (store) std::cout << " and no leases in " << store->location();
+    std::cout << "\n";
     return;
   }
   std::vector<std::vector<std::string>> rows = {
-      {"LOCK", "STATE", "HOLDER", "TOKEN", "AGE", "LEASE"}};
+      {"LOCK", "STATE", "HOLDER", "TOKEN", "AGE", "LEASE", "BACKEND"}};
   for (const auto& s : locks) {
     rows.push_back({s.name, lock_verdict_name(s.verdict), holder_text(s),
                     s.record ? std::to_string(s.record->token) : "-",
-                    s.record ? human_duration(s.age) : "-", lease_text(s)});
+                    s.record ? human_duration(s.age) : "-", lease_text(s), s.backend});
   }
   std::vector<size_t> widths(rows[0].size(), 0);
   for (const auto& row : rows) {
@@ -121,7 +143,13 @@ void print_table(const std::string& dir, const std::vector<LockStatus>& locks) {
     if (s.max_hold_exceeded) {
       std::cout << "  held longer than the 4h maximum: check that its job is still working\n";
     }
-    if (is_stale(s.verdict)) {
+    if (s.backend != "file" && is_stale(s.verdict)) {
+      std::cout << "  in " << s.path << " (table warden_leases); "
+                << (s.verdict == LockVerdict::kStaleExpired
+                        ? "the next acquisition takes it over on its own"
+                        : "its row blocks others until its lease ends")
+                << "; to remove it now:\n";
+    } else if (is_stale(s.verdict)) {
       std::cout << "  the next acquisition recovers it on its own; to remove it now:\n";
     } else if (s.verdict == LockVerdict::kMalformed) {
       std::cout << "  warden never removes it on its own; inspect " << s.path << ", then:\n";
@@ -136,6 +164,7 @@ void print_table(const std::string& dir, const std::vector<LockStatus>& locks) {
 
 struct StatusArgs {
   std::string lock_dir;
+  std::string store;
   bool json = false;
 };
 
@@ -143,22 +172,32 @@ void add_status(CLI::App& group, RunContext& context) {
   auto args = std::make_shared<StatusArgs>();
   CLI::App* cmd = group.add_subcommand("status", "Show every lock: holder, age, lease, verdict");
   cmd->add_option("--lock-dir", args->lock_dir, "Lock directory (default DATA_DIR/locks)");
+  cmd->add_option("--store", args->store, kStoreHelp)->envname("WARDEN_STORE");
   cmd->add_flag("--json", args->json, "One JSON object for machines");
   cmd->footer(
-      "Each stale or malformed lock is shown with the exact command that resolves it.\n"
+      "File locks and the store's lease locks (table warden_leases) side by side, each with\n"
+      "its BACKEND (file, sqlite, postgresql). Each stale or malformed lock is shown with the\n"
+      "exact command that resolves it. A lease's times are the database's clock.\n"
       "Verdicts: held, stale_dead_pid, stale_pid_reused, stale_expired, remote_unverifiable,\n"
       "malformed.\n"
       "Example:\n  warden lock status\n  warden lock status --lock-dir /shared/data/locks --json\n"
+      "  warden lock status --store postgresql://batch@db.example/warden\n"
       "Exit codes: 0 reported (whatever the verdicts), 1 error.");
   cmd->callback([args, &context] {
     const std::string dir = resolve_lock_dir(args->lock_dir, context);
     std::vector<LockStatus> locks = lock_status(dir);
+    std::unique_ptr<sql::Database> store = open_lease_store(args->store, context);
+    if (store) {
+      for (auto& lease : lease_status(*store)) locks.push_back(std::move(lease));
+    }
     if (args->json) {
-      nlohmann::json out = {{"lock_dir", dir}, {"locks", nlohmann::json::array()}};
+      nlohmann::json out = {{"lock_dir", dir},
+                            {"store", store ? nlohmann::json(store->location()) : nullptr},
+                            {"locks", nlohmann::json::array()}};
       for (const auto& s : locks) out["locks"].push_back(status_json(s));
       std::cout << out.dump(2) << "\n";
     } else {
-      print_table(dir, locks);
+      print_table(dir, store.get(), locks);
     }
     context.exit_code = kExitOk;
   });
@@ -169,68 +208,104 @@ void add_status(CLI::App& group, RunContext& context) {
 struct ForceUnlockArgs {
   std::string dataset;
   std::string lock_dir;
+  std::string store;
   bool yes = false;
   bool force = false;
 };
+
+// Shows one lock (a file or a lease row), then removes it with `remove` unless its holder is
+// alive on this host (without --force) or the user does not confirm. Returns the exit code.
+int force_unlock_one(const ForceUnlockArgs& args, const LockStatus& status,
+                     const std::function<ForceUnlockResult()>& remove) {
+  const bool file = status.backend == "file";
+  std::cout << (file ? "lock " : "lease ") << args.dataset << " (" << status.path
+            << (file ? "" : ", table warden_leases") << "): " << lock_verdict_name(status.verdict)
+            << "\n";
+  if (status.record) {
+    std::cout << "  holder: " << holder_text(status) << ", writer " << status.record->writer_id
+              << ", token " << status.record->token << ", since "
+              << format_utc(status.record->acquired_at) << ", lease " << lease_text(status) << "\n";
+  }
+  std::cout << "  " << status.reason << "\n";
+  const bool live_here = status.verdict == LockVerdict::kHeld && status.holder_alive;
+  if (live_here && !args.force) {
+    std::cout << "refusing: its holder is alive on this host. Stop it (its "
+              << (file ? "lock is released or recovered on its own"
+                       : "lease is released when it exits, or ends on its own")
+              << "), or add --force.\n";
+    return kExitLockHeld;
+  }
+  if (!args.yes &&
+      !confirm(std::string("Remove ") + (file ? "lock " : "lease ") + args.dataset + "?")) {
+    std::cout << "not removed: " + std::string(stdin_is_terminal()
+                                                   ? "not confirmed"
+                                                   : "stdin is not a terminal; add --yes")
+              << "\n";
+    return kExitError;
+  }
+  ForceUnlockResult result = remove();
+  std::cout << result.message << "\n";
+  if (result.removed) return kExitOk;
+  return result.before.verdict == LockVerdict::kHeld && result.before.holder_alive ? kExitLockHeld
+                                                                                   : kExitError;
+}
 
 void add_force_unlock(CLI::App& group, RunContext& context) {
   auto args = std::make_shared<ForceUnlockArgs>();
   CLI::App* cmd = group.add_subcommand(
       "force-unlock", "Remove a lock after showing its holder (stale, remote or malformed)");
-  cmd->add_option("--dataset", args->dataset, "The lock's name (the dataset it guards)")
+  cmd->add_option("--dataset,--name", args->dataset,
+                  "The lock's name (the dataset it guards, or a lease's name)")
       ->required();
   cmd->add_option("--lock-dir", args->lock_dir, "Lock directory (default DATA_DIR/locks)");
+  cmd->add_option("--store", args->store, kStoreHelp)->envname("WARDEN_STORE");
   cmd->add_flag("--yes", args->yes, "Do not ask (required when stdin is not a terminal)");
   cmd->add_flag("--force", args->force,
                 "Also remove a lock whose holder is alive on this host (it loses the lock at "
                 "its next refresh; prefer stopping it)");
   cmd->footer(
-      "The fencing token keeps growing: the next holder's token is above the removed one's.\n"
+      "Removes the file lock of that name, and the store's lease row of that name (table\n"
+      "warden_leases), whichever exist. The fencing token keeps growing: the next holder's\n"
+      "token is above the removed one's.\n"
       "Example:\n  warden lock force-unlock --dataset crsp --yes\n"
+      "  warden lock force-unlock --name pipeline.batch.2026-01-15 --store sqlite:data/pipeline/"
+      "state.sqlite --yes\n"
       "Exit codes: 0 removed (or nothing to remove), 1 not confirmed or failed, 2 refused: the\n"
       "holder is alive on this host (stop it, or add --force).");
   cmd->callback([args, &context] {
     const std::string dir = resolve_lock_dir(args->lock_dir, context);
-    LockStatus status = inspect_file_lock(dir, args->dataset);
-    if (status.verdict == LockVerdict::kFree) {
-      std::cout << "no lock " << args->dataset << " in " << dir << ": nothing to remove\n";
+    std::unique_ptr<sql::Database> store = open_lease_store(args->store, context);
+    LockStatus file = inspect_file_lock(dir, args->dataset);
+    std::optional<LockStatus> lease;
+    if (store) {
+      lease = inspect_lease(*store, args->dataset);
+      if (lease->verdict == LockVerdict::kFree) lease.reset();
+    }
+    if (file.verdict == LockVerdict::kFree && !lease) {
+      std::cout << "no lock " << args->dataset << " in " << dir;
+      if (store) std::cout << " and no lease in " << store->location();
+      std::cout << ": nothing to remove\n";
       context.exit_code = kExitOk;
       return;
     }
-    std::cout << "lock " << args->dataset << " (" << status.path
-              << "): " << lock_verdict_name(status.verdict) << "\n";
-    if (status.record) {
-      std::cout << "  holder: " << holder_text(status) << ", writer " << status.record->writer_id
-                << ", token " << status.record->token << ", since "
-                << format_utc(status.record->acquired_at) << ", lease " << lease_text(status)
-                << "\n";
+    int code = kExitOk;
+    if (file.verdict != LockVerdict::kFree) {
+      code = force_unlock_one(*args, file, [&] {
+        ForceUnlockResult result = force_unlock(dir, args->dataset, args->force);
+        const uint64_t issued = last_fencing_token(dir, args->dataset);
+        if (result.removed && issued > 0) {
+          result.message += "\nfencing token so far: " + std::to_string(issued) +
+                            " (the next holder gets a higher one)";
+        }
+        return result;
+      });
     }
-    std::cout << "  " << status.reason << "\n";
-    const bool live_here = status.verdict == LockVerdict::kHeld && status.holder_alive;
-    if (live_here && !args->force) {
-      std::cout << "refusing: its holder is alive on this host. Stop it (its lock is released "
-                   "or recovered on its own), or add --force.\n";
-      context.exit_code = kExitLockHeld;
-      return;
+    if (lease) {
+      int lease_code = force_unlock_one(
+          *args, *lease, [&] { return force_unlock_lease(*store, args->dataset, args->force); });
+      if (code == kExitOk) code = lease_code;
     }
-    if (!args->yes && !confirm("Remove lock " + args->dataset + "?")) {
-      std::cout << "not removed: " + std::string(stdin_is_terminal()
-                                                     ? "not confirmed"
-                                                     : "stdin is not a terminal; add --yes")
-                << "\n";
-      context.exit_code = kExitError;
-      return;
-    }
-    ForceUnlockResult result = force_unlock(dir, args->dataset, args->force);
-    std::cout << result.message << "\n";
-    const uint64_t issued = last_fencing_token(dir, args->dataset);
-    if (result.removed && issued > 0) {
-      std::cout << "fencing token so far: " << issued << " (the next holder gets a higher one)\n";
-    }
-    context.exit_code = result.removed ? kExitOk
-                        : result.before.verdict == LockVerdict::kHeld && result.before.holder_alive
-                            ? kExitLockHeld
-                            : kExitError;
+    context.exit_code = code;
   });
 }
 
