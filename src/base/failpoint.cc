@@ -19,6 +19,7 @@ namespace {
 struct Failpoints {
   std::mutex mutex;
   std::map<std::string, std::string, std::less<>> armed;
+  std::map<std::string, uint64_t, std::less<>> hits;  // of armed failpoints, for "N:action"
   std::atomic<bool> any_armed{false};
   std::atomic<bool> loaded{false};
 };
@@ -30,6 +31,7 @@ Failpoints& registry() {
 
 void parse_environment(Failpoints& f) {
   f.armed.clear();
+  f.hits.clear();
   const char* spec = std::getenv("WARDEN_FAILPOINTS");
   std::string text = spec ? spec : "";
   size_t pos = 0;
@@ -59,6 +61,7 @@ void failpoint_arm(const std::string& name, const std::string& action) {
   std::lock_guard<std::mutex> guard(f.mutex);
   if (!f.loaded.load()) parse_environment(f);
   f.armed[name] = action;
+  f.hits.erase(name);
   f.any_armed.store(true);
 }
 
@@ -66,6 +69,7 @@ void failpoints_clear() {
   Failpoints& f = registry();
   std::lock_guard<std::mutex> guard(f.mutex);
   f.armed.clear();
+  f.hits.clear();
   f.any_armed.store(false);
   f.loaded.store(true);
 }
@@ -80,6 +84,14 @@ void failpoint_hit(std::string_view name) {
     auto it = f.armed.find(name);
     if (it == f.armed.end()) return;
     action = it->second;
+    // "N:action" acts at the N-th hit only (a test holds a process at, say, the third year).
+    size_t digits = 0;
+    while (digits < action.size() && action[digits] >= '0' && action[digits] <= '9') ++digits;
+    if (digits > 0 && digits < action.size() && action[digits] == ':') {
+      const uint64_t hit = ++f.hits[std::string(name)];
+      if (hit != std::strtoull(action.c_str(), nullptr, 10)) return;
+      action = action.substr(digits + 1);
+    }
   }
   if (action == "crash") {
     // SIGKILL, not abort(): no handler, no atexit, no flush: exactly a kill -9 here.
@@ -91,6 +103,14 @@ void failpoint_hit(std::string_view name) {
   }
   if (action.rfind("sleep:", 0) == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(action.c_str() + 6)));
+    return;
+  }
+  if (action.rfind("wait:", 0) == 0) {
+    // Held until the test creates the file: no sleep to size, however slow the machine.
+    const std::string path = action.substr(5);
+    while (::access(path.c_str(), F_OK) != 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     return;
   }
   if (action == "pause") {
