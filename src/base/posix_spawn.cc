@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 
 #include "posix_internal.h"
 #include "warden/error.h"
@@ -29,6 +30,24 @@ namespace {
 // threads holding malloc's lock).
 [[noreturn]] void exec_child(const ChildOptions& options, char* const* argv, char* const* envp,
                              pid_t parent, int error_pipe, int go_pipe) {
+  // Every signal is blocked since before fork (start() does that). Our handlers are the
+  // parent's (a SignalForwarder's would pass a signal meant for the command to whatever
+  // target the parent's copy names, or swallow it): back to the default before anything can
+  // be delivered, so a signal sent to the new group before exec acts on it as on the command.
+  for (int signal = 1; signal < NSIG; ++signal) {
+    struct sigaction current;
+    if (signal == SIGKILL || signal == SIGSTOP) continue;
+    if (::sigaction(signal, nullptr, &current) != 0) continue;
+    if ((current.sa_flags & SA_SIGINFO) == 0 &&
+        (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN)) {
+      continue;
+    }
+    struct sigaction fallback;
+    std::memset(&fallback, 0, sizeof fallback);
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    ::sigaction(signal, &fallback, nullptr);
+  }
   // Drop the parent's descriptors at once, not at exec: until exec (which waits for the
   // watchdog) a copy of a lock fd here would keep its OFD lock held, so a holder killed in
   // that window would look alive. Every fd but stdio, our pipes and inherit_fds is
@@ -78,11 +97,16 @@ namespace {
 }
 
 // The watchdog: blocks on a pipe whose only writer is the parent; EOF means the parent is
-// gone (or let go of the child on purpose), so the child's group is killed.
+// gone (or let go of the child on purpose), so the child's group is killed. It is a member
+// of that group itself: a group id stays reserved while any member lives, so however long
+// the watchdog waits (a forked copy of the parent can hold the pipe open long after the
+// parent died and init reaped the child), `group` can never have been reused by an
+// unrelated process group when it fires. Killing the group kills the watchdog with it.
 [[noreturn]] void run_watchdog(int read_end, pid_t group) {
   sigset_t all;
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);  // a terminal's Ctrl-C must not kill the watchdog
+  ::setpgid(0, group);                        // the parent does it too: no race either way
   // Keep no other fd: an inherited lock fd would keep an OFD lock alive after its release.
   if (read_end != 3) {
     ::dup2(read_end, 3);
@@ -119,6 +143,22 @@ std::vector<std::string> build_environment(const std::map<std::string, std::stri
   return env;
 }
 
+// Blocks every signal in this thread for its lifetime.
+class BlockAllSignals {
+ public:
+  BlockAllSignals() {
+    sigset_t all;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &previous_);
+  }
+  ~BlockAllSignals() { ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+  BlockAllSignals(const BlockAllSignals&) = delete;
+  BlockAllSignals& operator=(const BlockAllSignals&) = delete;
+
+ private:
+  sigset_t previous_;
+};
+
 std::vector<char*> pointers(std::vector<std::string>& strings) {
   std::vector<char*> out;
   for (auto& s : strings) out.push_back(s.data());
@@ -147,6 +187,11 @@ ChildProcess ChildProcess::start(const ChildOptions& options) {
     throw_errno("create pipe for", command, saved);
   }
   const pid_t parent = ::getpid();
+  // Signals stay blocked across both forks (restored in the parent once they are done): the
+  // child resets its inherited handlers before it unblocks (see exec_child), and the
+  // watchdog never runs a handler of ours.
+  std::optional<BlockAllSignals> blocked;
+  blocked.emplace();
   pid_t pid = ::fork();
   if (pid < 0) {
     int saved = errno;
@@ -191,6 +236,7 @@ ChildProcess ChildProcess::start(const ChildOptions& options) {
       run_watchdog(watch_pipe[0], pid);
     }
     ::close(watch_pipe[0]);
+    ::setpgid(watchdog, pid);  // in the child's group before start() returns (see run_watchdog)
     child.watchdog_pid_ = watchdog;
     child.watchdog_pipe_ = watch_pipe[1];
     const char go = 1;
@@ -198,6 +244,7 @@ ChildProcess ChildProcess::start(const ChildOptions& options) {
     (void)ignored;
     ::close(go_pipe[1]);
   }
+  blocked.reset();
 
   // exec succeeded iff the close-on-exec pipe closes without a word.
   int exec_errno = 0;

@@ -112,5 +112,21 @@ TEST(ChildProcessTest, ChildGroupDiesWhenTheParentIsKilled) {
   EXPECT_TRUE(wait_until([&] { return gone(shell) && gone(grandchild); }));
 }
 
+// The watchdog is a member of the child's group, so that group id stays reserved for as long
+// as the watchdog can fire: once the child has exited (here: a zombie, not yet reaped), the
+// group still exists, and no unrelated process group can be given its id.
+TEST(ChildProcessTest, WatchdogKeepsTheGroupIdReservedWhileItCanFire) {
+  ChildProcess child = ChildProcess::start({.argv = {"sh", "-c", "exit 0"}});
+  ASSERT_GT(child.watchdog_pid(), 0);
+  EXPECT_EQ(::getpgid(child.watchdog_pid()), child.pid());
+  ASSERT_TRUE(wait_until([&] {
+    auto stat = process_stat(child.pid());
+    return stat && stat->state == 'Z';
+  }));
+  EXPECT_EQ(::kill(-child.pid(), 0), 0) << "the group must still exist: the watchdog is in it";
+  EXPECT_EQ(child.wait().shell_code(), 0);
+  EXPECT_EQ(child.watchdog_pid(), -1) << "reaped before the child's pid could be reused";
+}
+
 }  // namespace
 }  // namespace warden
