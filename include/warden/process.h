@@ -49,7 +49,9 @@ struct ChildOptions {
   bool own_process_group = true;
   // If this process dies (even by SIGKILL), the child's whole process group is SIGKILLed
   // within milliseconds: a small watchdog process (forked, never exec'ed) waits for our end
-  // of a pipe to close and then kills the group. Needs own_process_group. The direct child
+  // of a pipe to close and then kills the group. The watchdog is a member of that group (it
+  // blocks every signal but SIGKILL), so the group id stays reserved while it can fire and
+  // its kill can never reach a group that reused the id. Needs own_process_group. The direct child
   // also gets PR_SET_PDEATHSIG(SIGKILL) as a second line. A descendant that moves itself to
   // another process group (setsid) escapes: that is its own choice.
   bool die_with_parent = true;
