@@ -134,11 +134,13 @@ TEST(TestLockContention, Case14_SplitBrainRecoveryKeepsOneWriter) {
   // Recoverer A moves the stale lock aside and stalls before checking what it moved; B takes
   // the free name meanwhile. When A resumes it must neither remove B's lock nor hold the lock
   // alongside B: it finds B's live lock and waits for it like anyone else.
+  // A is held at that moment until B holds the lock (a sleep there raced B on a slow machine).
   TempDir dir;
   plant(dir.path(), forged_record("crsp", dead_pid(), 20));
   const std::string a_done = dir / "a.done";
+  const std::string b_holds = dir / "b.holds";
   Child a = Child::fork_function([&] {
-    ::setenv("WARDEN_FAILPOINTS", "lock.recover.after_rename=sleep:1500", 1);
+    ::setenv("WARDEN_FAILPOINTS", ("lock.recover.after_rename=wait:" + b_holds).c_str(), 1);
     failpoints_reload();
     FileLock lock(dir.path(), "crsp");
     auto token = lock.try_acquire();
@@ -149,6 +151,7 @@ TEST(TestLockContention, Case14_SplitBrainRecoveryKeepsOneWriter) {
   ASSERT_TRUE(wait_until([&] { return !stat_path(lock_path(dir.path(), "crsp")); }, 20s));
   FileLock b(dir.path(), "crsp");
   auto b_token = b.try_acquire();
+  spit(b_holds, "");
   ASSERT_TRUE(b_token.has_value());
   EXPECT_GT(b_token->token, 20u);
   ChildResult a_result = a.wait(30s);
