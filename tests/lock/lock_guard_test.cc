@@ -85,7 +85,9 @@ TEST(LockGuardTest, ReportsForceUnlockBeforeTheLeaseRunsOut) {
 TEST(LockGuardTest, ReportsARefreshThatKeepsFailingBeforeTheLeaseRunsOut) {
   TempDir dir;
   LockOptions options;
-  options.lease = 2s;
+  // The guard gives up a fifth of the lease before its end; the refresher thread must run
+  // within that margin, so keep it well above a loaded machine's scheduling stalls (1 s).
+  options.lease = 5s;
   options.refresh_interval = 50ms;
   FileLock lock(dir.path(), "crsp", options);
   LostReport report;
