@@ -9,6 +9,8 @@
 #include <set>
 
 #include "lock_test_support.h"
+#include "warden/lease_lock.h"
+#include "warden/sql.h"
 
 namespace warden {
 namespace {
@@ -22,8 +24,10 @@ using testing::TempDir;
 using testing::wait_until;
 using testing::warden_binary;
 
-const char* const kScenarios[] = {"running-holder", "crashed-holder", "remote-host", "malformed",
-                                  "split-brain"};
+const char* const kScenarios[] = {"running-holder", "crashed-holder", "remote-host",
+                                  "malformed",      "split-brain",    "crashed-lease-holder"};
+// The lease of section 6: the pipeline's batch lock for one date, in the default store.
+const char* const kLeaseName = "pipeline.batch.2026-01-15";
 
 // The page's sh blocks, in order, by the scenario named in the marker line before each.
 std::map<std::string, std::vector<std::string>> runbook_blocks(std::string* error) {
@@ -80,6 +84,21 @@ TEST_P(LockRunbookScenarioTest, RunsEveryCommand) {
   } else if (scenario == "malformed") {
     make_directories(locks);
     spit(lock_path(locks, "crsp"), "{\"version\":1,\"name\":\"crsp\",\"pid\":");
+  } else if (scenario == "crashed-lease-holder") {
+    // A batcher holding its date's lease (default TTL 5 min) in the default store, killed.
+    const std::string store = data + "/pipeline/state.sqlite";
+    Child crashed = Child::fork_function([=] {
+      TableLock lease(sql::open_sqlite(store), kLeaseName);
+      lease.acquire(10s);
+      for (;;) ::pause();
+      return 0;
+    });
+    ASSERT_TRUE(wait_until([&] {
+      return stat_path(store) &&
+             inspect_lease(*sql::open_sqlite(store), kLeaseName).verdict == LockVerdict::kHeld;
+    }));
+    crashed.kill(SIGKILL);
+    crashed.wait();
   }
 
   const std::string bin_dir = parent_directory(warden_binary());
@@ -116,6 +135,13 @@ TEST_P(LockRunbookScenarioTest, RunsEveryCommand) {
   }
   if (scenario == "malformed") {
     EXPECT_NE(output.find("crsp lock works again"), std::string::npos) << output;
+  }
+  if (scenario == "crashed-lease-holder") {
+    EXPECT_NE(output.find(std::string(kLeaseName) + "  stale_dead_pid"), std::string::npos)
+        << output;
+    EXPECT_NE(output.find("removed lease " + std::string(kLeaseName)), std::string::npos) << output;
+    EXPECT_EQ(inspect_lease(*sql::open_sqlite(data + "/pipeline/state.sqlite"), kLeaseName).verdict,
+              LockVerdict::kFree);
   }
   if (scenario == "split-brain") {
     std::smatch a, b;
