@@ -146,9 +146,8 @@ void print_table(const std::string& dir, const sql::Database* store,
     if (s.backend != "file" && is_stale(s.verdict)) {
       std::cout << "  in " << s.path << " (table warden_leases); "
                 << (s.verdict == LockVerdict::kStaleExpired
-                        ? "the next acquisition takes it over on its own"
-                        : "its row blocks others until its lease ends")
-                << "; to remove it now:\n";
+                        ? "the next acquisition takes it over on its own; to remove it now:\n"
+                        : "to free it now:\n");
     } else if (is_stale(s.verdict)) {
       std::cout << "  the next acquisition recovers it on its own; to remove it now:\n";
     } else if (s.verdict == LockVerdict::kMalformed) {
