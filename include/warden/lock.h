@@ -143,9 +143,11 @@ class Lock {
 // ([A-Za-z0-9._-], not starting with '.'); InvalidArgumentError otherwise, and also when
 // refresh_interval is not shorter than the lease. Besides "<name>.lock" it uses, in the same
 // directory, "<name>.token" (the last fencing token issued, a symlink to the number) and
-// ".<name>.recovery" (the mutex of recoverers). The first acquisition through a FileLock
-// removes what crashed operations of dead processes left (temp, release and recovery files
-// older than a minute). The destructor releases a lock still held (errors become events).
+// ".<name>.recovery" (the mutex of recoverers, and the gate publishers pass so that only
+// one of the waiters woken by a release writes and fsyncs a record). The first acquisition
+// through a FileLock removes what crashed operations of dead processes left (temp, release
+// and recovery files older than a minute). The destructor releases a lock still held (errors
+// become events).
 class FileLock : public Lock {
  public:
   FileLock(std::string lock_dir, std::string name, LockOptions options = {});

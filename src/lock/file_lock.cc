@@ -17,8 +17,9 @@ using lock_internal::Observation;
 
 namespace {
 
-// How long a recoverer waits for another recoverer (who holds the recovery mutex for a few
-// renames) before it looks again.
+// How long a recoverer or publisher waits for the recovery mutex (held by another recoverer
+// for a few renames, or by a publisher for one durable record): then a recoverer looks
+// again, a publisher publishes without it.
 constexpr std::chrono::milliseconds kRecoveryMutexWait{5000};
 // Rounds of publish / look / recover in one attempt before reporting the lock as busy: the
 // name can change under us (released, recovered, republished) but not forever.
@@ -157,8 +158,18 @@ struct FileLock::State {
     record = r;
   }
 
-  // One publish: the lock is ours iff link() wins the name.
-  std::optional<LockToken> try_publish() {
+  // One publish: the lock is ours iff link() wins the name. Only a process that finds the
+  // name free under the publish gate pays for a durable record: when a holder releases, its
+  // waiters on this host wake together, and without the gate each of them would write and
+  // fsync a record of its own for one link() to win (the losers' fsyncs queue on the disk
+  // ahead of the winner's). A name that is taken costs a stat.
+  std::optional<LockToken> try_publish(std::chrono::milliseconds gate_wait) {
+    if (stat_path(paths.lock)) return std::nullopt;
+    // A gate holder that hangs (stopped, or on a stalled disk) delays the others by at most
+    // gate_wait; then they publish without the gate, and link() still decides.
+    std::optional<UniqueFd> gate = lock_internal::take_recovery_mutex(paths, gate_wait);
+    if (gate && stat_path(paths.lock)) return std::nullopt;  // the gate's previous holder won
+    // Read under the gate: recoverers and force-unlock raise the token under it too.
     const uint64_t issued = lock_internal::read_token(paths);
     LockRecord r = new_record(issued + 1);
     std::string temp;
@@ -227,7 +238,8 @@ struct FileLock::State {
   }
 
   // Publish, or look at what is there: recover it if stale, report it if held.
-  std::variant<LockToken, Busy> attempt() {
+  // gate_wait: how long to wait for the publish gate (see try_publish).
+  std::variant<LockToken, Busy> attempt(std::chrono::milliseconds gate_wait) {
     if (record) {
       throw InvalidArgumentError("acquire lock " + paths.name +
                                  ": this FileLock already holds it (release it first)");
@@ -239,7 +251,7 @@ struct FileLock::State {
     }
     Busy busy;
     for (int round = 0; round < kMaxRounds; ++round) {
-      if (auto token = try_publish()) return *token;
+      if (auto token = try_publish(gate_wait)) return *token;
       Observation seen = lock_internal::observe(paths);
       if (seen.kind == Observation::Kind::kAbsent) continue;
       if (seen.kind == Observation::Kind::kMalformed) lock_internal::throw_malformed(paths, seen);
@@ -295,7 +307,7 @@ const std::string& FileLock::path() const { return state_->paths.lock; }
 int FileLock::held_fd() const { return state_->record ? state_->held.get() : -1; }
 
 std::optional<LockToken> FileLock::try_acquire() {
-  auto result = state_->attempt();
+  auto result = state_->attempt(kRecoveryMutexWait);
   if (auto* token = std::get_if<LockToken>(&result)) return *token;
   return std::nullopt;
 }
@@ -306,7 +318,10 @@ LockToken FileLock::acquire(std::chrono::milliseconds timeout) {
   std::chrono::milliseconds backoff{5};
   bool announced = false;
   for (;;) {
-    auto result = state_->attempt();
+    const auto gate_wait = std::clamp(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()),
+        std::chrono::milliseconds(0), kRecoveryMutexWait);
+    auto result = state_->attempt(gate_wait);
     if (auto* token = std::get_if<LockToken>(&result)) return *token;
     auto& busy = std::get<State::Busy>(result);
     auto left =

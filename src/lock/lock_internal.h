@@ -17,7 +17,7 @@ struct LockPaths {
   std::string name;
   std::string lock;            // <dir>/<name>.lock
   std::string token;           // <dir>/<name>.token (a symlink whose target is the number)
-  std::string recovery_mutex;  // <dir>/.<name>.recovery (OFD-locked by recoverers)
+  std::string recovery_mutex;  // <dir>/.<name>.recovery (OFD-locked: publish gate, recoverers)
   // A private name for a lock file being recovered / released: kind is "recovery", "release".
   std::string private_name(const std::string& kind) const;
 };
@@ -59,7 +59,12 @@ void raise_token_to(const LockPaths& paths, uint64_t token);
 
 // The recovery mutex: an exclusive OFD lock that serialises recoverers and force-unlock, so
 // that "the file at the lock name is still the one I judged" stays true while one of them
-// renames it away. Blocks up to timeout; nullopt if it could not be had in time.
+// renames it away. Publishers take it too, as a gate: when a lock is released, the waiters
+// on this host decide among themselves who publishes before anyone pays for a durable record
+// (the winner of the gate finds the name free and publishes; the others find it held and go
+// back to waiting), instead of all writing and fsyncing a record for one link to win. The
+// gate is an optimisation only: link() still decides who holds the lock. Blocks up to
+// timeout; nullopt if it could not be had in time.
 std::optional<UniqueFd> take_recovery_mutex(const LockPaths& paths,
                                             std::chrono::milliseconds timeout);
 
