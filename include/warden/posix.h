@@ -194,6 +194,11 @@ std::optional<int> signal_number(const std::string& name);
 // kill(2) of one process (which need not be our child). Returns false when it no longer
 // exists (ESRCH); throws IoError for anything else (EPERM: not ours to signal).
 bool signal_process(pid_t pid, int signal);
+// The same, but only to the process with that pid that started at `start_time` (ProcessStat's
+// start_time): the pid is pinned with a pidfd first and its start time checked through it,
+// so a holder that died and whose pid went to another process is never signalled, even if
+// that happens between the check and the signal. Returns false when that process is gone.
+bool signal_process(pid_t pid, uint64_t start_time, int signal);
 
 // ---- Descendants (a job's leftovers) -------------------------------------------------
 

@@ -67,14 +67,14 @@ GuardCleanupReport guard_cleanup(const GuardCleanupOptions& options) {
       continue;
     }
     say("sending " + signal_name(options.signal) + " to pid " + std::to_string(holder.pid));
-    bool gone =
-        !signal_process(holder.pid, options.signal) || wait_gone(holder.pid, *start, options.grace);
+    bool gone = !signal_process(holder.pid, *start, options.signal) ||
+                wait_gone(holder.pid, *start, options.grace);
     bool killed = false;
     if (!gone) {
       say("pid " + std::to_string(holder.pid) + " still running after " +
           format_elapsed(std::chrono::duration<double>(options.grace).count()) +
           ": sending SIGKILL");
-      killed = signal_process(holder.pid, signal_number("KILL").value_or(9));
+      killed = signal_process(holder.pid, *start, signal_number("KILL").value_or(9));
       gone = wait_gone(holder.pid, *start, std::chrono::seconds(10));
     }
     if (!gone) {
