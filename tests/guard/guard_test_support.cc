@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <sstream>
 
 #include "warden/duckdb.h"
 #include "warden/posix.h"
@@ -123,6 +127,46 @@ bool process_alive(pid_t pid) {
 pid_t read_pid_file(const std::string& path) {
   std::string text = slurp(path);
   return text.empty() ? 0 : static_cast<pid_t>(std::atoi(text.c_str()));
+}
+
+namespace {
+constexpr unsigned kPidfdSignalProcessGroup = 1u << 2;  // PIDFD_SIGNAL_PROCESS_GROUP (6.9)
+}  // namespace
+
+PinnedProcess::PinnedProcess(pid_t pid) {
+  fd_ = pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1;
+  EXPECT_GE(fd_, 0) << "pid " << pid << " is not running: " << std::strerror(errno);
+  EXPECT_TRUE(process_alive(pid)) << "pid " << pid << " is not running";
+}
+
+PinnedProcess::~PinnedProcess() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void PinnedProcess::kill_group(int signal) {
+  if (fd_ < 0) return;
+  if (::syscall(SYS_pidfd_send_signal, fd_, signal, nullptr, kPidfdSignalProcessGroup) == 0) {
+    return;
+  }
+  if (errno == EINVAL) kill(signal);  // an older kernel: the process alone
+}
+
+void PinnedProcess::kill(int signal) {
+  if (fd_ >= 0) ::syscall(SYS_pidfd_send_signal, fd_, signal, nullptr, 0);
+}
+
+bool signal_taken(pid_t pid, int signal) {
+  std::istringstream status(slurp("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("ShdPnd:", 0) != 0) continue;
+    const unsigned long long pending = std::stoull(line.substr(7), nullptr, 16);
+    return (pending & (1ull << (signal - 1))) == 0;
+  }
+  return true;  // gone: nothing is pending any more
+}
+
+std::string hold_until(const std::string& failpoint, const std::string& file) {
+  return failpoint + "=wait:" + file;
 }
 
 }  // namespace warden::testing

@@ -51,4 +51,31 @@ bool process_alive(pid_t pid);
 // Reads a pid written by a job into a file (0 if missing).
 pid_t read_pid_file(const std::string& path);
 
+// A process that is not our child (a guard's job), pinned while we know it is the one we
+// mean: signals go through a pidfd, so they can never reach another process that was given
+// the same pid after this one died and was reaped by someone else.
+class PinnedProcess {
+ public:
+  explicit PinnedProcess(pid_t pid);  // fails the test if pid is not running now
+  ~PinnedProcess();
+  PinnedProcess(const PinnedProcess&) = delete;
+  PinnedProcess& operator=(const PinnedProcess&) = delete;
+  // Signals the process and, where the kernel can (PIDFD_SIGNAL_PROCESS_GROUP, Linux 6.9),
+  // its whole process group; a process already gone is not an error.
+  void kill_group(int signal);
+  // Signals the process alone.
+  void kill(int signal);
+
+ private:
+  int fd_ = -1;
+};
+
+// Whether a signal sent to pid (kill(2), so process-directed) has been taken by one of its
+// threads, i.e. is no longer pending (/proc/<pid>/status ShdPnd). A process held at a
+// failpoint has then run its handler before it can see the file that lets it go on.
+bool signal_taken(pid_t pid, int signal);
+
+// WARDEN_FAILPOINTS value that holds a guard at `failpoint` until `file` exists.
+std::string hold_until(const std::string& failpoint, const std::string& file);
+
 }  // namespace warden::testing

@@ -41,6 +41,14 @@ bool lease_is_free(const std::string& db) {
   return inspect_guard(db).lease.verdict == LockVerdict::kFree;
 }
 
+// A guard's env that holds it after starting the job, before its timeout clock starts, until
+// the job has created $D/ready: the timeout then lands after the job's setup however slow
+// the machine (a fixed timeout raced the job's first lines).
+std::map<std::string, std::string> clock_starts_when_ready(const TempDir& dir) {
+  return {{"D", dir.path()},
+          {"WARDEN_FAILPOINTS", testing::hold_until("guard.run.job_started", dir / "ready")}};
+}
+
 // A: the job and two grandchildren (one left the process group with setsid) are stopped at
 // the timeout; exit 124; the lease is released.
 TEST(GuardRun, ScenarioA_StuckJobIsKilledWithItsGrandchildrenAtTheTimeout) {
@@ -49,10 +57,10 @@ TEST(GuardRun, ScenarioA_StuckJobIsKilledWithItsGrandchildrenAtTheTimeout) {
   const std::string script =
       "sleep 300 & echo $! > \"$D/grandchild\"; "
       "setsid sleep 300 & echo $! > \"$D/escaped\"; "
-      "sleep 300";
+      "touch \"$D/ready\"; sleep 300";
   ChildResult result = testing::run_warden(
       guard_args(db, {"--timeout", "500ms", "--kill-after", "2s"}, {"/bin/sh", "-c", script}),
-      {{"D", dir.path()}});
+      clock_starts_when_ready(dir));
   EXPECT_EQ(result.exit_code, 124) << result.err;
   EXPECT_NE(result.err.find("TIMEOUT after"), std::string::npos) << result.err;
   pid_t grandchild = testing::read_pid_file(dir / "grandchild");
@@ -67,9 +75,11 @@ TEST(GuardRun, ScenarioA_StuckJobIsKilledWithItsGrandchildrenAtTheTimeout) {
 TEST(GuardRun, ScenarioA_JobIgnoringTermIsKilledAfterTheGraceWithExit137) {
   TempDir dir;
   const std::string db = dir / "f.duckdb";
-  ChildResult result =
-      testing::run_warden(guard_args(db, {"--timeout", "300ms", "--kill-after", "300ms"},
-                                     {"/bin/sh", "-c", "trap '' TERM; sleep 300"}));
+  // The TERM must come after the trap: the guard's clock starts once the job says so.
+  ChildResult result = testing::run_warden(
+      guard_args(db, {"--timeout", "300ms", "--kill-after", "300ms"},
+                 {"/bin/sh", "-c", "trap '' TERM; touch \"$D/ready\"; sleep 300"}),
+      clock_starts_when_ready(dir));
   EXPECT_EQ(result.exit_code, 137) << result.err;
   EXPECT_TRUE(lease_is_free(db));
 }
@@ -136,10 +146,14 @@ TEST(GuardRun, ScenarioB_SignalWhileTheJobStartsIsPassedOnOnceItRuns) {
   const std::string db = dir / "f.duckdb";
   Child guard = spawn_guard(
       db, {}, {"/bin/sh", "-c", "echo $$ > \"$D/job\"; sleep 300"},
-      {{"D", dir.path()}, {"WARDEN_FAILPOINTS", "guard.run.before_forwarding=sleep:800"}});
+      {{"D", dir.path()},
+       {"WARDEN_FAILPOINTS", testing::hold_until("guard.run.before_forwarding", dir / "go")}});
   ASSERT_TRUE(testing::wait_until([&] { return testing::read_pid_file(dir / "job") > 0; }));
   pid_t job = testing::read_pid_file(dir / "job");
-  guard.kill(SIGTERM);  // the guard sleeps at the failpoint: nobody forwards yet
+  guard.kill(SIGTERM);  // the guard is held at the failpoint: nobody forwards yet
+  // Let it go on only once it has caught the signal (it is no longer pending).
+  ASSERT_TRUE(testing::wait_until([&] { return testing::signal_taken(guard.pid(), SIGTERM); }));
+  testing::spit(dir / "go", "");
   ChildResult result = guard.wait();
   EXPECT_TRUE(result.exited) << "the guard itself died of signal " << result.signal;
   EXPECT_EQ(result.exit_code, 128 + SIGTERM) << result.err;
@@ -151,11 +165,14 @@ TEST(GuardRun, ScenarioB_SignalWhileTheJobStartsIsPassedOnOnceItRuns) {
 TEST(GuardRun, ScenarioB_SignalBeforeTheJobStartsMeansItNeverStarts) {
   TempDir dir;
   const std::string db = dir / "f.duckdb";
-  Child guard =
-      spawn_guard(db, {}, {"/bin/sh", "-c", "touch \"$D/ran\""},
-                  {{"D", dir.path()}, {"WARDEN_FAILPOINTS", "guard.run.after_lease=sleep:800"}});
+  Child guard = spawn_guard(
+      db, {}, {"/bin/sh", "-c", "touch \"$D/ran\""},
+      {{"D", dir.path()},
+       {"WARDEN_FAILPOINTS", testing::hold_until("guard.run.after_lease", dir / "go")}});
   ASSERT_TRUE(testing::wait_until([&] { return !lease_is_free(db); }));
-  guard.kill(SIGTERM);
+  guard.kill(SIGTERM);  // held at the failpoint, lease taken, job not started
+  ASSERT_TRUE(testing::wait_until([&] { return testing::signal_taken(guard.pid(), SIGTERM); }));
+  testing::spit(dir / "go", "");
   ChildResult result = guard.wait();
   EXPECT_TRUE(result.exited) << "the guard itself died of signal " << result.signal;
   EXPECT_EQ(result.exit_code, 128 + SIGTERM) << result.err;
@@ -175,8 +192,10 @@ TEST(GuardRun, ScenarioC_NextRunRecoversTheLeaseOfAKilledGuardAndRuns) {
                             {{"D", dir.path()}});
   ASSERT_TRUE(testing::wait_until([&] { return testing::read_pid_file(dir / "job") > 0; }));
   pid_t job = testing::read_pid_file(dir / "job");
+  // Not our child: once the guard is dead, init may reap it and its pid go to anyone.
+  testing::PinnedProcess pinned_job(job);
   guard.kill(SIGKILL);
-  ::kill(-job, SIGKILL);
+  pinned_job.kill_group(SIGKILL);
   guard.wait();
   ASSERT_TRUE(testing::wait_until([&] { return !testing::process_alive(job); }));
   // The guard's watchdog (forked, so it shares the lease's open file until its first few
@@ -232,8 +251,9 @@ TEST(GuardRun, ScenarioC_WalOfAKilledGuardedWriterIsReportedThenReplayedByCleanu
   ASSERT_TRUE(
       testing::wait_until([&] { return fs::exists(dir / "ready"); }, std::chrono::seconds(30)));
   pid_t writer = testing::read_pid_file(dir / "ready");
+  testing::PinnedProcess pinned_writer(writer);  // not our child (see above)
   guard.kill(SIGKILL);
-  ::kill(writer, SIGKILL);
+  pinned_writer.kill(SIGKILL);
   guard.wait();
   ASSERT_TRUE(testing::wait_until([&] { return !testing::process_alive(writer); }));
 
@@ -353,8 +373,11 @@ TEST(GuardRun, EventsGoToTheLogFileAndOnStderrOnlyWithLogJson) {
 TEST(GuardRun, GuardLinesOnStderrArePrefixed) {
   TempDir dir;
   const std::string db = dir / "f.duckdb";
+  // The job's line is written before the clock starts (it raced a 200 ms timeout).
   ChildResult result = testing::run_warden(
-      guard_args(db, {"--timeout", "200ms"}, {"/bin/sh", "-c", "echo job-err >&2; exec sleep 30"}));
+      guard_args(db, {"--timeout", "200ms"},
+                 {"/bin/sh", "-c", "echo job-err >&2; touch \"$D/ready\"; exec sleep 30"}),
+      clock_starts_when_ready(dir));
   EXPECT_EQ(result.exit_code, 124) << result.err;
   std::istringstream lines(result.err);
   std::vector<std::string> other;
@@ -464,10 +487,15 @@ TEST(GuardRun, GuardFailureExits125AndCreatesNothing) {
 // Exit codes match coreutils timeout on the same commands (run both, compare).
 struct ExitCase {
   const char* name;
-  std::string timeout_args;  // for coreutils timeout: "[OPTIONS] DURATION"
+  std::string timeout_args;  // for coreutils timeout: "[OPTIONS] DURATION" ("[OPTIONS]" when
+                             // ready_after_setup: the duration is then chosen below)
   std::string guard_args;    // for warden guard run
   std::string command;
   int expected;
+  // The command touches $D/ready once its setup (a trap) is done, and the outcome depends on
+  // the timeout landing after that: the guard's clock is held until then (a failpoint), and
+  // coreutils' run is repeated with a longer duration until its job got that far.
+  bool ready_after_setup = false;
 };
 
 class GuardRunExitCodes : public ::testing::TestWithParam<ExitCase> {};
@@ -478,7 +506,22 @@ TEST_P(GuardRunExitCodes, MatchCoreutilsTimeout) {
   testing::spit(dir / "not-executable", "#!/bin/sh\nexit 0\n");
   ::chmod((dir / "not-executable").c_str(), 0644);
   std::map<std::string, std::string> env = {{"D", dir.path()}};
-  int coreutils = testing::shell_status("timeout " + c.timeout_args + " " + c.command, env);
+  int coreutils = -1;
+  if (!c.ready_after_setup) {
+    coreutils = testing::shell_status("timeout " + c.timeout_args + " " + c.command, env);
+  } else {
+    // A job killed before its setup says nothing about the tool: only a slow machine needs
+    // the longer durations.
+    for (const char* duration : {"0.3", "3", "30"}) {
+      fs::remove(dir / "ready");
+      coreutils = testing::shell_status(
+          "timeout " + c.timeout_args + " " + duration + " " + c.command, env);
+      if (fs::exists(dir / "ready")) break;
+    }
+    ASSERT_TRUE(fs::exists(dir / "ready")) << "the job under coreutils never got set up";
+    fs::remove(dir / "ready");
+    env["WARDEN_FAILPOINTS"] = testing::hold_until("guard.run.job_started", dir / "ready");
+  }
   int guard = testing::shell_status(shell_quote(testing::warden_binary()) + " guard run --db " +
                                         shell_quote(dir / "f.duckdb") + " " + c.guard_args +
                                         " -- " + c.command,
@@ -495,8 +538,8 @@ INSTANTIATE_TEST_SUITE_P(
         ExitCase{"bad_duration", "abc", "--timeout abc", "true", 125},
         ExitCase{"exit3", "5", "--timeout 5s", "sh -c 'exit 3'", 3},
         ExitCase{"timeout", "0.3", "--timeout 300ms", "sleep 10", 124},
-        ExitCase{"ignores_term", "-k 0.3 0.3", "--timeout 300ms --kill-after 300ms",
-                 "sh -c 'trap \"\" TERM; sleep 10'", 137},
+        ExitCase{"ignores_term", "-k 0.3", "--timeout 300ms --kill-after 300ms",
+                 "sh -c 'trap \"\" TERM; touch \"$D/ready\"; sleep 100'", 137, true},
         ExitCase{"preserve", "--preserve-status 0.3", "--timeout 300ms --preserve-status",
                  "sleep 10", 143},
         ExitCase{"own_signal", "5", "--timeout 5s", "sh -c 'kill -USR1 $$'", 138},

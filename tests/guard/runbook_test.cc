@@ -135,8 +135,9 @@ TEST_P(GuardRunbookScenario, CommandsDoWhatThePageSays) {
   } else if (scenario == "crashed-job") {
     Child guard = start_guarded_helper("write");  // 1000 rows only in the WAL
     pid_t writer = testing::read_pid_file(dir_ / "ready");
+    testing::PinnedProcess pinned_writer(writer);  // not our child: its pid may be reused
     guard.kill(SIGKILL);
-    ::kill(writer, SIGKILL);
+    pinned_writer.kill(SIGKILL);
     guard.wait();
     ASSERT_TRUE(testing::wait_until([&] { return !testing::process_alive(writer); }));
     ASSERT_TRUE(testing::wait_until([&] { return inspect_guard(db_).stale_lease(); }));
