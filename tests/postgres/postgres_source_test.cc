@@ -147,8 +147,28 @@ TEST_F(PostgresSourceTest, LargeStreamIsCompleteAndExact) {
 }
 
 TEST_F(PostgresSourceTest, DroppedConnectionMidCopyRetriesAndIsExact) {
-  db.exec(
-      "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 2000000) g");
+  // The server holds the first COPY at row 500 (tens of KB already sent) for as long as
+  // `hold_copy` has a row, and the killer cuts only a COPY held there, so the kill always
+  // lands mid-stream however slow the machine (polling for an active COPY raced the COPY
+  // finishing). Only row 500 pays for the check; later COPYs (the retry) pass it.
+  db.exec(R"sql(
+    CREATE TABLE big_rows AS
+      SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 2000000) g;
+    CREATE TABLE hold_copy (held boolean);
+    INSERT INTO hold_copy VALUES (true);
+    CREATE SEQUENCE copy_holds;
+    CREATE FUNCTION hold_first_copy() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE
+      give_up timestamptz := clock_timestamp() + interval '5 minutes';
+    BEGIN
+      IF current_query() LIKE 'COPY (%' AND nextval('copy_holds') = 1 THEN
+        WHILE EXISTS (SELECT 1 FROM hold_copy) AND clock_timestamp() < give_up LOOP
+          PERFORM pg_sleep(0.01);
+        END LOOP;
+      END IF;
+      RETURN true;
+    END $$;
+    CREATE VIEW big AS SELECT * FROM big_rows WHERE id <> 500 OR hold_first_copy();)sql");
   PostgresSource source(settings_for(db));
   std::atomic<bool> stop{false};
   std::atomic<int> terminated{0};
@@ -157,14 +177,22 @@ TEST_F(PostgresSourceTest, DroppedConnectionMidCopyRetriesAndIsExact) {
     while (!stop && terminated == 0) {
       auto rows = watcher.query_text(
           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' "
-          "AND query LIKE 'COPY (SELECT * FROM big%' AND pid <> pg_backend_pid()");
+          "AND wait_event = 'PgSleep' AND query LIKE 'COPY (SELECT * FROM big%'");
       for (const auto& row : rows) terminated += row[0].value_or("") == "t";
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    watcher.execute("DELETE FROM hold_copy");  // nothing stays held, whatever happened
   });
   start_event_capture();
   std::string path = dir / "big.parquet";
-  auto exported = source.write_parquet("SELECT * FROM big", path, dir / "spill");
+  ParquetExport exported;
+  try {
+    exported = source.write_parquet("SELECT * FROM big", path, dir / "spill");
+  } catch (...) {
+    stop = true;
+    killer.join();
+    throw;
+  }
   auto events = stop_event_capture();
   stop = true;
   killer.join();
