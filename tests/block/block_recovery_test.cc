@@ -219,7 +219,9 @@ TEST(BlockRecoveryTest, LiveReadersHoldIsKeptWithoutForceAndBrokenWithForce) {
 // ---- Scenario 3: dead consumers -------------------------------------------------------
 
 TEST(BlockRecoveryTest, DeadConsumersAreRemovedByCleanupAndActiveConsumerCountIsCorrect) {
-  ScopedBlock block("deadconsumers", 4, 64, 2s);
+  // A heartbeat timeout far above any scheduling stall: the live consumers must never look
+  // unresponsive here (with 2 s, a loaded machine could delay a 50 ms heartbeat that long).
+  ScopedBlock block("deadconsumers", 4, 64, 60s);
   Producer::open(block.name()).write(bytes("v1"), 1s, 3);
   std::vector<Child> children;
   for (int i = 0; i < 3; ++i) {
