@@ -202,8 +202,11 @@ class Batcher {
     doc.id = manifest_id_for(date, keys);
     doc.date = date;
     doc.batch_token = token.token;
-    doc.created_at = format_utc(
-        std::chrono::system_clock::time_point(std::chrono::milliseconds(db_.clock_ms())));
+    // One instant (the database clock's) for the file and the record, so a manifest file
+    // rebuilt from the record is byte for byte the one first written.
+    const int64_t created_ms = db_.clock_ms();
+    doc.created_at =
+        format_utc(std::chrono::system_clock::time_point(std::chrono::milliseconds(created_ms)));
     const std::string path = layout_.manifest_path(date, doc.id);
     make_directories(parent_directory(path));
     atomic_write_file(path, doc.to_json());
@@ -225,9 +228,10 @@ class Batcher {
       }
       db_.query(std::string("INSERT INTO pipeline_manifests (id, date_prefix, path, file_count, "
                             "batch_token, status, attempts, created_ms, updated_ms) VALUES ($1, "
-                            "$2, $3, $4, $5, 'pending', 0, ") +
-                    db_.now_ms() + ", " + db_.now_ms() + ")",
-                {doc.id, date, path, std::to_string(keys.size()), std::to_string(token.token)});
+                            "$2, $3, $4, $5, 'pending', 0, $6, ") +
+                    db_.now_ms() + ")",
+                {doc.id, date, path, std::to_string(keys.size()), std::to_string(token.token),
+                 std::to_string(created_ms)});
       sql::Rows marked = db_.query(
           std::string("UPDATE pipeline_files SET status = 'manifested', manifest_id = $1, "
                       "manifested_ms = ") +

@@ -86,6 +86,21 @@ std::string first_line(const std::string& path) {
   return "";
 }
 
+// Throws VerificationError when `file`'s key is registered with other content.
+void refuse_if_changed(sql::Database& db, const Landed& file) {
+  sql::Rows known = db.query(
+      "SELECT checksum, size, status, manifest_id FROM pipeline_files WHERE key = $1", {file.key});
+  if (known.empty() || known[0][0] == file.checksum) return;
+  const std::string where = known[0][3] ? "manifest " + *known[0][3] : std::string("still pending");
+  throw VerificationError("pipeline ingest " + file.key + ": already registered with sha256 " +
+                          known[0][0].value_or("?") + " (" + known[0][1].value_or("?") +
+                          " bytes, " + known[0][2].value_or("?") + ", " + where +
+                          ") but its content is now sha256 " + file.checksum + " (" +
+                          std::to_string(file.size) +
+                          " bytes); a landed file must not change: land the new content under a "
+                          "new name. Nothing was registered");
+}
+
 // The date rules of PipelineOptions, in their order. Throws InvalidArgumentError naming the
 // file, the rule that failed and the option that changes it.
 std::string date_of(const PipelineOptions& options, const std::string& key) {
@@ -154,6 +169,9 @@ IngestResult Pipeline::ingest(const std::vector<std::string>& paths) {
     landed.push_back({key, info->size, sha256_file(key), date_of(options_, key)});
   }
 
+  // A changed file is refused before the transaction (the common case), and again inside it
+  // (a file re-registered by someone else meanwhile); either way nothing is registered.
+  for (const Landed& file : landed) refuse_if_changed(*db_, file);
   std::vector<const Landed*> fresh;
   db_->transaction([&] {
     fresh.clear();  // the transaction may rerun this function
@@ -167,20 +185,7 @@ IngestResult Pipeline::ingest(const std::vector<std::string>& paths) {
         fresh.push_back(&file);
         continue;
       }
-      sql::Rows known = db_->query(
-          "SELECT checksum, size, status, manifest_id FROM pipeline_files WHERE key = $1",
-          {file.key});
-      if (!known.empty() && known[0][0] != file.checksum) {
-        const std::string where =
-            known[0][3] ? "manifest " + *known[0][3] : std::string("still pending");
-        throw VerificationError(
-            "pipeline ingest " + file.key + ": already registered with sha256 " +
-            known[0][0].value_or("?") + " (" + known[0][1].value_or("?") + " bytes, " +
-            known[0][2].value_or("?") + ", " + where + ") but its content is now sha256 " +
-            file.checksum + " (" + std::to_string(file.size) +
-            " bytes); a landed file must not change: land the new content under a new name. "
-            "Nothing was registered");
-      }
+      refuse_if_changed(*db_, file);
     }
   });
   result.registered = fresh.size();
