@@ -13,9 +13,10 @@
 //   RETURNING .... Expiry is judged there, by the database's clock (never a client's), so
 //   correctness never depends on expired rows being deleted (seed 002's DynamoDB locks got
 //   stuck because TTL deletion can lag by 48 hours) nor on the clocks of the hosts agreeing.
-// - fencing token: db.next_token(), one sequence per store, taken in the same transaction as
-//   the acquiring statement: every acquisition's token is above every earlier one. A token
-//   burnt by an attempt that lost the race is never used; tokens only grow.
+// - fencing token: db.next_token(), one sequence per store, drawn in the same transaction
+//   right after the acquiring statement won the row (under its row lock): every acquisition's
+//   token is above every earlier one's, across releases, expiries and force-unlocks. An
+//   attempt that loses draws none.
 // - refresh: extends expires_ms to <now> + lease only while the row still carries our token
 //   and has not expired; release deletes the row only if it carries our token, so a holder
 //   that lost its lease never touches its successor's row.
@@ -73,16 +74,20 @@ class TableLock : public Lock {
   // released by this object. Throws SqlError when the store fails.
   void release(const LockToken& token) override;
   // Sets expires_ms = <db now> + lease if the row still carries `token` and has not expired.
-  // Returns the updated token. Throws LockRecoveryError (kLockLost) naming why otherwise
-  // (gone; taken over by token N; expired at T): stop writing. SqlError when the store fails
-  // (a LockGuard retries those until the lease is nearly over).
+  // Returns the updated token. A hold longer than options.max_hold raises sync.lock.stale
+  // (once per acquisition), as for file locks. Throws LockRecoveryError (kLockLost) naming why
+  // otherwise (gone; taken over by token N; expired at T): stop writing. SqlError when the store
+  // fails (a LockGuard retries those until the lease is nearly over).
   LockToken refresh(const LockToken& token) override;
 
   // Whether `token` holds the lease right now, judged by the database clock (the row exists,
   // carries token and writer, and has not expired). Usable inside db.transaction() to fence a
   // commit: on PostgreSQL it takes FOR SHARE on the row, so a takeover waits until that
-  // transaction ends; on SQLite the transaction already excludes every other writer. Throws
-  // SqlError.
+  // transaction ends; on SQLite the transaction already excludes every other writer. It
+  // reads only the database, so it may run while a LockGuard refreshes this lock from its
+  // thread. Trap: a LockGuard's refresh waits for the Database, which a transaction holds
+  // until it ends, so never release or destroy a LockGuard inside db.transaction() (the
+  // guard's mutex and the session would wait for each other). Throws SqlError.
   bool holds(const LockToken& token);
 
   sql::Database& database();

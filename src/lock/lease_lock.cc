@@ -44,6 +44,7 @@ struct TableLock::State {
   std::optional<LockToken> held;
   uint64_t last_released_token = 0;
   std::string last_released_writer;
+  bool stale_event_sent = false;
 
   std::string where() const { return name + " (" + db->location() + ", table warden_leases)"; }
 
@@ -66,6 +67,21 @@ struct TableLock::State {
     t.acquired_at = lease_internal::from_ms(integer(row.at(1)));
     t.expires_at = lease_internal::from_ms(integer(row.at(2)));
     return t;
+  }
+
+  // Seed 000's alert: a hold longer than max_hold, even while refreshed (the database's
+  // refresh time is expires_at - lease).
+  void note_long_hold(const LockToken& t) {
+    if (stale_event_sent || t.expires_at - options.lease - t.acquired_at <= options.max_hold) {
+      return;
+    }
+    stale_event_sent = true;
+    emit_event(EventLevel::kWarning, "sync.lock.stale",
+               "lease " + name + " has been held for longer than " +
+                   lease_internal::duration_text(options.max_hold.count()) + " by pid " +
+                   std::to_string(self_identity().pid) + " on host " + host_name() + " (token " +
+                   std::to_string(t.token) + "): check that the job is really still working",
+               fields(t));
   }
 
   // Why the row no longer carries `token`, told from what is there now.
@@ -93,8 +109,12 @@ struct TableLock::State {
     throw LockRecoveryError(message, ErrorCode::kLockLost);
   }
 
-  // One attempt: the token in the same transaction as the acquiring statement, so a token is
-  // only ever handed to the attempt that took it (a lost race burns one; tokens only grow).
+  // One attempt. The fencing token is drawn AFTER the acquiring statement won the row, in
+  // the same transaction, while that statement's row lock is held. Trap: drawn before (as a
+  // value of the INSERT), a slow attempt could draw 5, stall, and win after a faster one drew
+  // 6, held and released the lease: tokens would go down (seen on PostgreSQL, where the
+  // sequence is outside transactions). Drawn after, every winner draws after its predecessor
+  // committed, so above its token; a lost race draws none.
   std::optional<LockToken> attempt() {
     if (held) {
       throw InvalidArgumentError("acquire lease " + where() +
@@ -105,14 +125,21 @@ struct TableLock::State {
     const std::string sql = acquire_sql(*db);
     sql::Rows rows;
     db->transaction([&] {
+      rows.clear();  // a rerun of a transaction that failed transiently starts afresh
+      sql::Rows won =
+          db->query(sql, {name, writer, "0", me.hostname, me.boot_id, std::to_string(me.pid),
+                          std::to_string(me.start_time), std::to_string(options.lease.count())});
+      if (won.empty()) return;
       const uint64_t token = db->next_token();
-      rows = db->query(sql, {name, writer, std::to_string(token), me.hostname, me.boot_id,
-                             std::to_string(me.pid), std::to_string(me.start_time),
-                             std::to_string(options.lease.count())});
+      rows = db->query(
+          "UPDATE warden_leases SET token = CAST($2 AS BIGINT) WHERE name = $1 AND "
+          "writer_id = $3 RETURNING token, acquired_ms, expires_ms",
+          {name, std::to_string(token), writer});
     });
     if (rows.empty()) return std::nullopt;
     LockToken t = token_from(rows.front(), writer);
     held = t;
+    stale_event_sent = false;
     WARDEN_FAILPOINT("lock.lease.acquire.after_commit");
     emit_event(EventLevel::kInfo, "lock.acquired",
                "acquired lease " + name + " (token " + std::to_string(t.token) + ")", fields(t));
@@ -246,6 +273,7 @@ LockToken TableLock::refresh(const LockToken& token) {
   if (rows.empty()) s.lose("refresh", token, s.why_lost(token));
   LockToken t = s.token_from(rows.front(), token.writer_id);
   s.held = t;
+  s.note_long_hold(t);
   emit_event(EventLevel::kDebug, "lock.refreshed",
              "refreshed lease " + s.name + " until " + format_utc(t.expires_at), s.fields(t));
   return t;

@@ -13,6 +13,7 @@
 
 #include "lease_test_support.h"
 #include "lock_test_support.h"
+#include "warden/events.h"
 
 namespace warden {
 namespace {
@@ -262,25 +263,32 @@ TEST_P(LeaseLockTest, ForceUnlockRefusesALiveHolderOnThisHostUnlessAllowed) {
 }
 
 TEST_P(LeaseLockTest, GuardKeepsAShortLeaseAliveWellPastItsTtl) {
-  TableLock lock(db_, "orders", short_lease(300ms, 50ms));
-  TableLock other(store_.open(), "orders", short_lease(300ms, 50ms));
-  bool lost = false;
-  LockGuard guard(lock, 5s, [&](const LockToken&, const std::string&) { lost = true; });
-  const auto first_expiry = guard.token().expires_at;
-  for (int i = 0; i < 8; ++i) {  // 8 x 150 ms = four leases
-    std::this_thread::sleep_for(150ms);
-    EXPECT_EQ(other.try_acquire(), std::nullopt) << "round " << i;
+  // A 1 s lease refreshed every 100 ms, held for four leases. (Shorter leases work too, but a
+  // busy CI disk can stall a synchronous SQLite commit for a few hundred milliseconds.)
+  TableLock lock(db_, "orders", short_lease(1s, 100ms));
+  TableLock other(store_.open(), "orders", short_lease(1s, 100ms));
+  std::mutex mutex;
+  std::string reason;
+  LockGuard guard(lock, 5s, [&](const LockToken&, const std::string& why) {
+    std::lock_guard<std::mutex> held(mutex);
+    reason = why;
+  });
+  const LockToken first = guard.token();  // copied before the first refresh, 100 ms away
+  for (int i = 0; i < 16; ++i) {          // 16 x 250 ms = four leases
+    std::this_thread::sleep_for(250ms);
+    auto stolen = other.try_acquire();
+    ASSERT_EQ(stolen, std::nullopt)
+        << "round " << i << "; guard lost: " << guard.lost() << " " << reason;
   }
-  EXPECT_FALSE(guard.lost());
-  EXPECT_FALSE(lost);
+  EXPECT_FALSE(guard.lost()) << reason;
   LockStatus s = status("orders");
   EXPECT_EQ(s.verdict, LockVerdict::kHeld) << s.reason;
-  EXPECT_GT(s.record->expires_at, first_expiry);
-  EXPECT_EQ(s.record->token, guard.token().token);
+  EXPECT_GT(s.record->expires_at, first.expires_at);
+  EXPECT_EQ(s.record->token, first.token);
 }
 
 TEST_P(LeaseLockTest, GuardReportsLossWhenItsRowIsStolen) {
-  TableLock lock(db_, "orders", short_lease(300ms, 50ms));
+  TableLock lock(db_, "orders", short_lease(1s, 50ms));
   std::mutex mutex;
   std::string reason;
   std::optional<LockToken> stolen;
@@ -309,7 +317,7 @@ TEST_P(LeaseLockTest, GuardReportsLossWhenItsRowIsStolen) {
 }
 
 TEST_P(LeaseLockTest, ALostGuardLeavesTheThiefsRowAlone) {
-  TableLock lock(db_, "orders", short_lease(300ms, 50ms));
+  TableLock lock(db_, "orders", short_lease(1s, 50ms));
   auto thief_db = store_.open();
   TableLock thief(thief_db, "orders", short_lease(60s, 1s));
   std::optional<LockToken> stolen;
@@ -421,6 +429,29 @@ TEST_P(LeaseLockTest, StatusJudgesEveryKindOfRow) {
   EXPECT_EQ(dead.try_acquire(), std::nullopt);
   TableLock expired(db_, "expired", short_lease(60s, 1s));
   EXPECT_GT(expired.try_acquire().value().token, expired_token);
+}
+
+TEST_P(LeaseLockTest, AHoldLongerThanMaxHoldRaisesSyncLockStaleOnce) {
+  LockOptions strict = short_lease(60s, 1s);
+  strict.max_hold = 1ms;
+  TableLock lock(db_, "orders", strict);
+  LockToken token = lock.acquire(5s);
+  std::this_thread::sleep_for(10ms);
+  start_event_capture();
+  token = lock.refresh(token);
+  token = lock.refresh(token);
+  auto events = stop_event_capture();
+  int stale = 0;
+  for (const auto& event : events) {
+    if (event["event"] == "sync.lock.stale") {
+      ++stale;
+      EXPECT_EQ(event["lock"], "orders");
+      EXPECT_EQ(event["token"], token.token);
+    }
+  }
+  EXPECT_EQ(stale, 1);
+  EXPECT_TRUE(inspect_lease(*db_, "orders", strict).max_hold_exceeded);
+  EXPECT_FALSE(inspect_lease(*db_, "orders").max_hold_exceeded);
 }
 
 TEST_P(LeaseLockTest, RefusesBadNamesAndARefreshNotShorterThanTheLease) {
