@@ -50,6 +50,26 @@ nlohmann::json fields_of(const LockPaths& paths, const LockRecord& r) {
           {"expires_at", format_utc(r.expires_at)}};
 }
 
+// The publish gate's OFD lock for a scope, if it could be had within `wait`.
+struct GateHold {
+  GateHold(int gate_fd, const std::string& gate_path, std::chrono::milliseconds wait)
+      : fd(gate_fd), path(gate_path), held(ofd_lock_wait(fd, true, wait, path)) {}
+  ~GateHold() {
+    if (!held) return;
+    try {
+      ofd_unlock(fd, path);
+    } catch (const std::exception&) {
+      // fcntl(F_UNLCK) on an fd we hold open does not fail in practice; if it did, the gate
+      // would stay shut and the others would publish without it after their wait.
+    }
+  }
+  GateHold(const GateHold&) = delete;
+  GateHold& operator=(const GateHold&) = delete;
+  int fd;
+  const std::string& path;
+  bool held;
+};
+
 }  // namespace
 
 struct FileLock::State {
@@ -59,6 +79,7 @@ struct FileLock::State {
   LockPaths paths;
   LockOptions options;
   UniqueFd dir_fd;  // kept open: one directory fsync per acquisition, no reopen
+  UniqueFd gate;    // the publish gate (the recovery mutex's file), opened at the first publish
   UniqueFd held;    // carries the OFD lock while held
   FileInfo held_info;
   std::optional<LockRecord> record;  // ours, while held
@@ -167,8 +188,9 @@ struct FileLock::State {
     if (stat_path(paths.lock)) return std::nullopt;
     // A gate holder that hangs (stopped, or on a stalled disk) delays the others by at most
     // gate_wait; then they publish without the gate, and link() still decides.
-    std::optional<UniqueFd> gate = lock_internal::take_recovery_mutex(paths, gate_wait);
-    if (gate && stat_path(paths.lock)) return std::nullopt;  // the gate's previous holder won
+    if (!gate) gate = open_read_write(paths.recovery_mutex, 0644);
+    GateHold hold(gate.get(), paths.recovery_mutex, gate_wait);
+    if (hold.held && stat_path(paths.lock)) return std::nullopt;  // the previous holder won
     // Read under the gate: recoverers and force-unlock raise the token under it too.
     const uint64_t issued = lock_internal::read_token(paths);
     LockRecord r = new_record(issued + 1);
