@@ -223,7 +223,9 @@ LockToken TableLock::acquire(std::chrono::milliseconds timeout) {
   }
 }
 
-void TableLock::release(const LockToken& token) {
+void TableLock::release(const LockToken& given) {
+  // A copy: `given` may be our own held token (the destructor's), which is reset below.
+  const LockToken token = given;
   State& s = *state_;
   if (!s.held) {
     if (token.token == s.last_released_token && token.writer_id == s.last_released_writer) {
@@ -253,7 +255,8 @@ void TableLock::release(const LockToken& token) {
              s.fields(token));
 }
 
-LockToken TableLock::refresh(const LockToken& token) {
+LockToken TableLock::refresh(const LockToken& given) {
+  const LockToken token = given;  // see release()
   State& s = *state_;
   if (!s.held || token.token != s.held->token || token.writer_id != s.held->writer_id) {
     throw LockRecoveryError("refresh lease " + s.where() + ": token " +
