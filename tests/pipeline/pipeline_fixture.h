@@ -57,7 +57,7 @@ class PipelineTest : public ::testing::TestWithParam<std::string> {
   std::vector<std::string> land_days(int dates, int per_date, int first_day = 1) const {
     std::vector<std::string> keys;
     for (int d = first_day; d < first_day + dates; ++d) {
-      char date[16];
+      char date[32];
       std::snprintf(date, sizeof date, "2024-01-%02d", d);
       for (int i = 0; i < per_date; ++i) {
         char name[32];
