@@ -215,15 +215,16 @@ TEST_P(BatchCrashTest, KilledAfterTheCommitTheRerunAddsNoDuplicate) {
 TEST_P(BatchCrashTest, AnOrphanManifestWhoseBatchChangedShapeIsRemoved) {
   land_days(1, 10);
   Pipeline(options(1000)).ingest({dir_ / "landing"});
-  PipelineOptions o = options();
-  o.lease = std::chrono::milliseconds(500);
-  ASSERT_FALSE(batch_killed_at(o, "pipeline.batch.after_manifest_write").exited);
+  // The dead batcher's lease (300 s) outlives the ingest below, whose batcher must not
+  // clean up before the rerun this test watches.
+  ASSERT_FALSE(batch_killed_at(options(), "pipeline.batch.after_manifest_write").exited);
   ASSERT_EQ(manifest_files().size(), 1u);
   const std::string orphan = manifest_files()[0];
   // A file that sorts first lands meanwhile: the first ten are another set, another id.
   land("2024-01-01", "a-first.ndjson");
-  Pipeline(options(1000)).ingest({dir_ / "landing"});
-  clear_dead_lease();
+  EXPECT_EQ(Pipeline(options(1000)).ingest({dir_ / "landing"}).batch.dates_lock_held,
+            std::vector<std::string>{"2024-01-01"});
+  ASSERT_TRUE(force_unlock_lease(*db(), batch_lease_name("2024-01-01"), false).removed);
   BatchResult rerun = Pipeline(options()).batch();
   ASSERT_EQ(rerun.manifests.size(), 1u);
   EXPECT_NE(rerun.manifests[0].path, orphan);
