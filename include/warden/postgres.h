@@ -189,6 +189,8 @@ class Connection {
   void cancel() noexcept;
   // Whether the connection is still good (false after the server dropped it).
   bool healthy() const;
+  // Whether the connection to the server is up (it may be inside a transaction).
+  bool connected() const;
   // The server's version ("15.18") and its backend pid.
   std::string server_version() const;
   int backend_pid() const;

@@ -365,8 +365,11 @@ void Connection::copy_rows(const std::string& copy, std::chrono::milliseconds ti
 void Connection::cancel() noexcept { state_->cancel_now(); }
 
 bool Connection::healthy() const {
-  return state_->conn && PQstatus(state_->conn) == CONNECTION_OK &&
-         PQtransactionStatus(state_->conn) == PQTRANS_IDLE;
+  return connected() && PQtransactionStatus(state_->conn) == PQTRANS_IDLE;
+}
+
+bool Connection::connected() const {
+  return state_->conn && PQstatus(state_->conn) == CONNECTION_OK;
 }
 
 std::string Connection::server_version() const {

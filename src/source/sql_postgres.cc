@@ -88,7 +88,8 @@ class PostgresDatabase : public Database {
   void rollback() noexcept {
     depth_ = 0;
     try {
-      if (connection_ && connection_->healthy()) connection_->execute("ROLLBACK");
+      // Not healthy(): that also means "idle", and inside a transaction it never is.
+      if (connection_ && connection_->connected()) connection_->execute("ROLLBACK");
     } catch (...) {
       // The connection is gone or broken; the server rolls back on its own.
     }

@@ -73,6 +73,24 @@ TEST_P(SqlStoreTest, ATransactionCommitsWholeOrRollsBackWhole) {
   EXPECT_EQ(db->query("SELECT count(*) FROM t").at(0).at(0), "3");
 }
 
+TEST_P(SqlStoreTest, AFailedTransactionReleasesItsRowLocksAtOnce) {
+  auto db = open();
+  db->ensure_schema("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, n BIGINT)");
+  db->query("INSERT INTO t (k, n) VALUES ($1, $2)", {"row", "1"});
+  EXPECT_THROW(db->transaction([&] {
+    db->query("UPDATE t SET n = n + 1 WHERE k = $1", {"row"});
+    throw InvalidArgumentError("the caller gave up");
+  }),
+               InvalidArgumentError);
+  // Another session updates the same row without waiting for the first session to be used
+  // again: the rollback really reached the server (a session left "idle in transaction"
+  // would hold the row lock until its next statement).
+  auto other = open();
+  if (GetParam() == "postgresql") other->query("SET lock_timeout = '5s'");
+  other->query("UPDATE t SET n = n + 10 WHERE k = $1", {"row"});
+  EXPECT_EQ(other->query("SELECT n FROM t WHERE k = $1", {"row"}), (sql::Rows{{"11"}}));
+}
+
 TEST_P(SqlStoreTest, TokensOnlyGrowAcrossConnectionsAndProcesses) {
   auto first = open();
   uint64_t a = first->next_token();
