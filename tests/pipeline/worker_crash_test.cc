@@ -33,7 +33,9 @@ TEST_P(WorkerCrash, ClaimOfAWorkerKilledAtEachFailpointIsTakenOverAndCompletedOn
                                                "pipeline.work.after_rename"};
   std::set<std::string> dead_writers;
   for (const std::string& failpoint : failpoints) {
-    Child child = Child::spawn(worker_argv({"work", "--once", "--claim-lease", "1s"}),
+    // The lease outlasts the next child's start (seconds under a sanitizer), so each child
+    // claims a fresh manifest rather than taking over its predecessor's.
+    Child child = Child::spawn(worker_argv({"work", "--once", "--claim-lease", "15s"}),
                                {{"WARDEN_FAILPOINTS", failpoint + "=crash"}});
     testing::ChildResult died = child.wait();
     ASSERT_FALSE(died.exited) << failpoint << ": " << died.err;
@@ -64,7 +66,7 @@ TEST_P(WorkerCrash, ClaimOfAWorkerKilledAtEachFailpointIsTakenOverAndCompletedOn
         }
         return completed == 3;
       },
-      std::chrono::seconds(30)));
+      std::chrono::seconds(90)));
   std::vector<nlohmann::json> events = stop_event_capture();
   std::set<std::string> taken_from;
   for (const nlohmann::json& e : events) {
