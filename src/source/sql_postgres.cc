@@ -14,7 +14,7 @@ namespace {
 class PostgresDatabase : public Database {
  public:
   explicit PostgresDatabase(const pg::Settings& settings)
-      : settings_(settings), connection_(std::make_unique<pg::Connection>(settings)) {
+      : settings_(settings), connection_(connect(settings)) {
     location_ = "postgresql:" + connection_->redacted_target();
     ensure_schema("CREATE SEQUENCE IF NOT EXISTS warden_tokens");
   }
@@ -80,9 +80,17 @@ class PostgresDatabase : public Database {
   }
 
  private:
+  // A store connection: CREATE ... IF NOT EXISTS on every open must not print a NOTICE
+  // ("already exists, skipping") on the user's terminal each time.
+  static std::unique_ptr<pg::Connection> connect(const pg::Settings& settings) {
+    auto connection = std::make_unique<pg::Connection>(settings);
+    connection->execute("SET client_min_messages = warning");
+    return connection;
+  }
+
   void reconnect() {
     connection_.reset();
-    connection_ = std::make_unique<pg::Connection>(settings_);
+    connection_ = connect(settings_);
   }
 
   void rollback() noexcept {

@@ -173,6 +173,17 @@ TEST_P(SqlStoreTest, AFailedStatementNamesTheStoreAndTheStatement) {
   }
 }
 
+TEST_P(SqlStoreTest, OpeningAnExistingStoreFromTheCliPrintsNothingButTheAnswer) {
+  TempDir data;
+  for (int run = 0; run < 2; ++run) {  // the second open finds everything already there
+    testing::ChildResult r = testing::run_warden(
+        {"--data-dir", data.path(), "pipeline", "check-locks", "--store", spec()});
+    ASSERT_TRUE(r.exited);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err.find("NOTICE"), std::string::npos) << r.err;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SqlStoreTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
