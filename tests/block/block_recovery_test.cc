@@ -58,7 +58,12 @@ bool write_locked_by(const std::string& name, uint32_t slot, pid_t pid) {
 TEST(BlockRecoveryTest, ProducerKilledHoldingTheWriteLockIsStuckUntilReleaseWriter) {
   ScopedBlock block("stuckwriter");
   Child dead = producer_parked_in_slot(block.name(), 0);
-  ASSERT_TRUE(wait_until([&] { return write_locked_by(block.name(), 0, dead.pid()); }));
+  // Killed once it is writing: the lock is visible a moment before the state says WRITING
+  // (DRAINING in between), and a slow machine killed it there.
+  ASSERT_TRUE(wait_until([&] {
+    return write_locked_by(block.name(), 0, dead.pid()) &&
+           slot_of(block.name(), 0).state == "WRITING";
+  }));
   pid_t pid = dead.pid();
   kill_and_reap(dead);
 

@@ -90,10 +90,14 @@ TEST_P(WorkerCrash, FourWorkersKilledAtRandomLoseAndDuplicateNothing) {
   const std::vector<std::string> argv =
       worker_argv({"work", "--loop", "--poll", "50ms", "--claim-lease", "1s", "--max-attempts",
                    "1000", "--threads", "1"});
+  // Each claim is held at least 300 ms before converting, so the killer below always finds
+  // claim holders to kill however fast or slow the machine converts.
+  const std::map<std::string, std::string> env = {
+      {"WARDEN_FAILPOINTS", "pipeline.work.after_claim=sleep:300"}};
   std::vector<Child> workers;
   std::vector<SteadyClock::time_point> started;
   for (int i = 0; i < 4; ++i) {
-    workers.push_back(Child::spawn(argv));
+    workers.push_back(Child::spawn(argv, env));
     started.push_back(SteadyClock::now());
   }
 
@@ -106,10 +110,15 @@ TEST_P(WorkerCrash, FourWorkersKilledAtRandomLoseAndDuplicateNothing) {
   while (!done() && SteadyClock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(random() % 300));
     if (kills >= 16) continue;  // then let them finish
-    // Prefer a worker that holds a claim right now: its conversion dies half-way.
+    // Prefer a worker that holds a claim right now: its conversion dies half-way. Wait a
+    // little for one to appear (every claim is held at least 300 ms).
     size_t victim = random() % workers.size();
-    sql::Rows holders = db()->query(
-        "SELECT claim_writer FROM pipeline_manifests WHERE status = 'processing' ORDER BY id");
+    sql::Rows holders;
+    for (int poll = 0; poll < 100 && holders.empty() && !done(); ++poll) {
+      holders = db()->query(
+          "SELECT claim_writer FROM pipeline_manifests WHERE status = 'processing' ORDER BY id");
+      if (holders.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     if (!holders.empty()) {
       const std::string writer = holders[random() % holders.size()][0].value_or("");
       for (size_t w = 0; w < workers.size(); ++w) {
@@ -121,7 +130,7 @@ TEST_P(WorkerCrash, FourWorkersKilledAtRandomLoseAndDuplicateNothing) {
     }
     workers[victim].kill(SIGKILL);
     workers[victim].wait();
-    workers[victim] = Child::spawn(argv);
+    workers[victim] = Child::spawn(argv, env);
     started[victim] = SteadyClock::now();
     ++kills;
   }
