@@ -214,6 +214,10 @@ class AtomicLock {
 };
 
 // Validates a lock or dataset name (see FileLock). Throws InvalidArgumentError.
+// A duration as status lines show it: "850ms", "12.5s", "3m12s", "1h02m" (the sign is
+// dropped; callers say "ago" or "left"). Never throws.
+std::string format_duration(std::chrono::milliseconds duration);
+
 void validate_lock_name(const std::string& name);
 
 // Inspects one file lock without changing it.

@@ -55,24 +55,6 @@ std::chrono::milliseconds to_millis(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
 }
 
-// "3m12s", "1h02m", "850ms".
-std::string human_duration(std::chrono::milliseconds d) {
-  int64_t ms = d.count() < 0 ? -d.count() : d.count();
-  char text[48];
-  if (ms < 1000) {
-    std::snprintf(text, sizeof text, "%lldms", static_cast<long long>(ms));
-  } else if (ms < 60'000) {
-    std::snprintf(text, sizeof text, "%.1fs", static_cast<double>(ms) / 1000.0);
-  } else if (ms < 3'600'000) {
-    std::snprintf(text, sizeof text, "%lldm%02llds", static_cast<long long>(ms / 60'000),
-                  static_cast<long long>(ms / 1000 % 60));
-  } else {
-    std::snprintf(text, sizeof text, "%lldh%02lldm", static_cast<long long>(ms / 3'600'000),
-                  static_cast<long long>(ms / 60'000 % 60));
-  }
-  return text;
-}
-
 std::string holder_text(const LockStatus& s) {
   if (!s.record) return "-";
   std::string text = "pid " + std::to_string(s.record->pid) + " on " + s.record->hostname;
@@ -82,8 +64,8 @@ std::string holder_text(const LockStatus& s) {
 
 std::string lease_text(const LockStatus& s) {
   if (!s.record) return "-";
-  if (s.expires_in.count() >= 0) return human_duration(s.expires_in) + " left";
-  return "expired " + human_duration(s.expires_in) + " ago";
+  if (s.expires_in.count() >= 0) return format_duration(s.expires_in) + " left";
+  return "expired " + format_duration(s.expires_in) + " ago";
 }
 
 nlohmann::json status_json(const LockStatus& s) {
@@ -123,7 +105,7 @@ void print_table(const std::string& dir, const sql::Database* store,
   for (const auto& s : locks) {
     rows.push_back({s.name, lock_verdict_name(s.verdict), holder_text(s),
                     s.record ? std::to_string(s.record->token) : "-",
-                    s.record ? human_duration(s.age) : "-", lease_text(s), s.backend});
+                    s.record ? format_duration(s.age) : "-", lease_text(s), s.backend});
   }
   std::vector<size_t> widths(rows[0].size(), 0);
   for (const auto& row : rows) {

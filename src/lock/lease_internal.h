@@ -32,8 +32,6 @@ WallClock::time_point from_ms(int64_t ms);
 int64_t to_ms(WallClock::time_point time);
 // "sqlite" or "postgresql" (LockStatus::backend).
 const char* backend_name(const sql::Database& db);
-// "850ms", "4.2s", "4m59s", "1h02m".
-std::string duration_text(int64_t ms);
 // Single-quoted for a POSIX shell when it holds anything but [A-Za-z0-9_/.:=@%+,-].
 std::string shell_quote(const std::string& text);
 

@@ -78,7 +78,7 @@ struct TableLock::State {
     stale_event_sent = true;
     emit_event(EventLevel::kWarning, "sync.lock.stale",
                "lease " + name + " has been held for longer than " +
-                   lease_internal::duration_text(options.max_hold.count()) + " by pid " +
+                   format_duration(options.max_hold) + " by pid " +
                    std::to_string(self_identity().pid) + " on host " + host_name() + " (token " +
                    std::to_string(t.token) + "): check that the job is really still working",
                fields(t));
@@ -94,7 +94,7 @@ struct TableLock::State {
              "): it expired or was force-unlocked, and another writer acquired it";
     }
     return "it expired at " + format_utc(row->record.expires_at) + ", " +
-           lease_internal::duration_text(row->expires_ms - row->now_ms) +
+           format_duration(std::chrono::milliseconds(row->expires_ms - row->now_ms)) +
            " ago on the database clock, before this refresh";
   }
 

@@ -54,23 +54,6 @@ const char* backend_name(const sql::Database& db) {
   return db.dialect() == sql::Dialect::kSqlite ? "sqlite" : "postgresql";
 }
 
-std::string duration_text(int64_t ms) {
-  if (ms < 0) ms = -ms;
-  char text[48];
-  if (ms < 1000) {
-    std::snprintf(text, sizeof text, "%lldms", static_cast<long long>(ms));
-  } else if (ms < 60'000) {
-    std::snprintf(text, sizeof text, "%.1fs", static_cast<double>(ms) / 1000.0);
-  } else if (ms < 3'600'000) {
-    std::snprintf(text, sizeof text, "%lldm%02llds", static_cast<long long>(ms / 60'000),
-                  static_cast<long long>(ms / 1000 % 60));
-  } else {
-    std::snprintf(text, sizeof text, "%lldh%02lldm", static_cast<long long>(ms / 3'600'000),
-                  static_cast<long long>(ms / 60'000 % 60));
-  }
-  return text;
-}
-
 std::string shell_quote(const std::string& text) {
   bool plain = !text.empty();
   for (char c : text) {
@@ -121,7 +104,8 @@ std::string describe_holder(const LeaseRow& row) {
   return "pid " + std::to_string(r.pid) + " on host " + r.hostname + " (writer " + r.writer_id +
          ", token " + std::to_string(r.token) + ", since " + format_utc(r.acquired_at) +
          ", lease until " + format_utc(r.expires_at) + ": " +
-         (left > 0 ? "ends in " + duration_text(left) : "ended " + duration_text(left) + " ago") +
+         (left > 0 ? "ends in " + format_duration(std::chrono::milliseconds(left))
+                   : "ended " + format_duration(std::chrono::milliseconds(left)) + " ago") +
          " on the database clock)";
 }
 
@@ -136,15 +120,16 @@ LockStatus describe_row(const sql::Database& db, const LeaseRow& row, const Lock
   status.expires_in = std::chrono::milliseconds(row.expires_ms - row.now_ms);
   status.max_hold_exceeded = status.age > options.max_hold;
   const std::string pid = "pid " + std::to_string(r.pid);
-  const std::string until = format_utc(r.expires_at) + " (in " +
-                            duration_text(row.expires_ms - row.now_ms) + ", database clock)";
+  const std::string until =
+      format_utc(r.expires_at) + " (in " +
+      format_duration(std::chrono::milliseconds(row.expires_ms - row.now_ms)) + ", database clock)";
   // A holder on this host is checked the way file locks are: same boot, same pid, same start
   // time (a reused pid is not the holder). Its row still blocks others until it expires:
   // expiry alone frees a row, so a wrong liveness guess can never hand out the lease twice.
   if (row.expired()) {
     status.verdict = LockVerdict::kStaleExpired;
     status.reason = "its lease ended at " + format_utc(r.expires_at) + ", " +
-                    duration_text(row.expires_ms - row.now_ms) +
+                    format_duration(std::chrono::milliseconds(row.expires_ms - row.now_ms)) +
                     " ago on the database clock; the next acquisition takes it over";
   } else if (r.hostname == host_name()) {
     if (r.boot_id != boot_id()) {
@@ -295,6 +280,23 @@ ForceUnlockResult force_unlock_lease(sql::Database& db, const std::string& name,
                    "; the next holder gets a larger token";
   emit_event(EventLevel::kWarning, "lock.force_unlocked", result.message, fields_of(db, r));
   return result;
+}
+
+std::string format_duration(std::chrono::milliseconds duration) {
+  int64_t ms = duration.count() < 0 ? -duration.count() : duration.count();
+  char text[48];
+  if (ms < 1000) {
+    std::snprintf(text, sizeof text, "%lldms", static_cast<long long>(ms));
+  } else if (ms < 60'000) {
+    std::snprintf(text, sizeof text, "%.1fs", static_cast<double>(ms) / 1000.0);
+  } else if (ms < 3'600'000) {
+    std::snprintf(text, sizeof text, "%lldm%02llds", static_cast<long long>(ms / 60'000),
+                  static_cast<long long>(ms / 1000 % 60));
+  } else {
+    std::snprintf(text, sizeof text, "%lldh%02lldm", static_cast<long long>(ms / 3'600'000),
+                  static_cast<long long>(ms / 60'000 % 60));
+  }
+  return text;
 }
 
 }  // namespace warden
