@@ -30,7 +30,27 @@ std::string sha256_file(const std::string& path);
 // SHA-256 of a string; lowercase hex.
 std::string sha256_hex(std::string_view data);
 
-// 64-bit XXH3 of a buffer.
+// 64-bit XXH3 of a buffer, computed with the widest vector unit the CPU has (AVX-512, AVX2 or
+// the baseline); every variant gives the same value. Never fails.
 uint64_t xxh3_64(const void* data, size_t size);
+
+// Incremental 64-bit XXH3: update() in pieces of any size gives the same digest() as
+// xxh3_64() over the concatenation. Same kernel choice as xxh3_64(). Not thread-safe; lives on
+// the stack (no allocation). Never fails.
+class Xxh3 {
+ public:
+  static constexpr size_t kStateBytes = 640;  // xxh3_kernel.inc asserts XXH3_state_t fits
+  Xxh3();
+  Xxh3(const Xxh3&) = delete;
+  Xxh3& operator=(const Xxh3&) = delete;
+  void update(const void* data, size_t size);
+  // The hash of everything passed to update() so far; may be called more than once.
+  uint64_t digest() const;
+  // Which kernel this process uses: "avx512", "avx2" or "generic" (for benchmarks and logs).
+  static const char* kernel_name();
+
+ private:
+  alignas(64) unsigned char state_[kStateBytes];
+};
 
 }  // namespace warden

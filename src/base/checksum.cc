@@ -2,7 +2,6 @@
 
 #include <openssl/evp.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <vector>
 
@@ -64,6 +63,59 @@ std::string sha256_hex(std::string_view data) {
   return hash.hex_digest();
 }
 
-uint64_t xxh3_64(const void* data, size_t size) { return XXH3_64bits(data, size); }
+// The kernels are xxh3_generic.cc, xxh3_avx2.cc and xxh3_avx512.cc (one source,
+// xxh3_kernel.inc, compiled with different -m flags).
+#define WARDEN_DECLARE_XXH3_KERNEL(isa)                                                   \
+  extern "C" unsigned long long warden_xxh3_oneshot_##isa(const void* data, size_t size); \
+  extern "C" void warden_xxh3_reset_##isa(void* state);                                   \
+  extern "C" void warden_xxh3_update_##isa(void* state, const void* data, size_t size);   \
+  extern "C" unsigned long long warden_xxh3_digest_##isa(const void* state);
+WARDEN_DECLARE_XXH3_KERNEL(generic)
+WARDEN_DECLARE_XXH3_KERNEL(avx2)
+WARDEN_DECLARE_XXH3_KERNEL(avx512)
+
+namespace {
+
+struct Xxh3Kernel {
+  const char* name;
+  unsigned long long (*oneshot)(const void*, size_t);
+  void (*reset)(void*);
+  void (*update)(void*, const void*, size_t);
+  unsigned long long (*digest)(const void*);
+};
+
+constexpr Xxh3Kernel kGenericKernel{"generic", warden_xxh3_oneshot_generic,
+                                    warden_xxh3_reset_generic, warden_xxh3_update_generic,
+                                    warden_xxh3_digest_generic};
+constexpr Xxh3Kernel kAvx2Kernel{"avx2", warden_xxh3_oneshot_avx2, warden_xxh3_reset_avx2,
+                                 warden_xxh3_update_avx2, warden_xxh3_digest_avx2};
+constexpr Xxh3Kernel kAvx512Kernel{"avx512", warden_xxh3_oneshot_avx512, warden_xxh3_reset_avx512,
+                                   warden_xxh3_update_avx512, warden_xxh3_digest_avx512};
+
+Xxh3Kernel choose_xxh3_kernel() {
+#if defined(__x86_64__) && defined(WARDEN_XXH3_X86_KERNELS)
+  // __builtin_cpu_supports also checks that the kernel saves the wider registers (XGETBV).
+  if (__builtin_cpu_supports("avx512f")) return kAvx512Kernel;
+  if (__builtin_cpu_supports("avx2")) return kAvx2Kernel;
+#endif
+  return kGenericKernel;
+}
+
+const Xxh3Kernel& xxh3_kernel() {
+  static const Xxh3Kernel kernel = choose_xxh3_kernel();
+  return kernel;
+}
+
+}  // namespace
+
+uint64_t xxh3_64(const void* data, size_t size) { return xxh3_kernel().oneshot(data, size); }
+
+Xxh3::Xxh3() { xxh3_kernel().reset(state_); }
+
+void Xxh3::update(const void* data, size_t size) { xxh3_kernel().update(state_, data, size); }
+
+uint64_t Xxh3::digest() const { return xxh3_kernel().digest(state_); }
+
+const char* Xxh3::kernel_name() { return xxh3_kernel().name; }
 
 }  // namespace warden

@@ -1,7 +1,4 @@
 // Producer and WriteSlot: choosing a slot, taking its write lock, committing.
-#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
-#include <xxhash.h>
-
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -168,15 +165,14 @@ uint64_t Producer::write(std::span<const std::byte> payload, std::chrono::millis
   // Copy and hash chunk by chunk: each chunk is hashed while it is still in cache, so a large
   // payload costs one pass over memory instead of a copy pass plus a checksum pass.
   constexpr size_t kChunk = 32 * 1024;
-  XXH3_state_t state;
-  XXH3_64bits_reset(&state);
+  Xxh3 hash;
   std::byte* out = target.buffer().data();
   for (size_t done = 0; done < payload.size(); done += kChunk) {
     size_t n = std::min(kChunk, payload.size() - done);
     std::memcpy(out + done, payload.data() + done, n);
-    XXH3_64bits_update(&state, payload.data() + done, n);
+    hash.update(payload.data() + done, n);
   }
-  return target.commit_with_checksum(payload.size(), XXH3_64bits_digest(&state));
+  return target.commit_with_checksum(payload.size(), hash.digest());
 }
 
 WriteSlot::WriteSlot(WriteSlot&& other) noexcept

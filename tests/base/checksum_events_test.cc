@@ -1,4 +1,8 @@
 #include <gtest/gtest.h>
+#include <xxhash.h>  // libxxhash: the reference for warden's own XXH3 kernels
+
+#include <random>
+#include <vector>
 
 #include "helpers/test_support.h"
 #include "warden/checksum.h"
@@ -16,6 +20,52 @@ TEST(Checksum, StreamingFileMatchesOneShot) {
   std::string data(3 * 1024 * 1024 + 17, 'q');
   testing::spit(dir / "big", data);
   EXPECT_EQ(sha256_file(dir / "big"), sha256_hex(data));
+}
+
+// Every kernel (generic, AVX2, AVX-512) must give the reference value: payload checksums are
+// written by one process and checked by another, possibly on a CPU that picks another kernel.
+extern "C" unsigned long long warden_xxh3_oneshot_generic(const void* data, size_t size);
+extern "C" unsigned long long warden_xxh3_oneshot_avx2(const void* data, size_t size);
+extern "C" unsigned long long warden_xxh3_oneshot_avx512(const void* data, size_t size);
+
+std::vector<unsigned char> random_bytes(size_t size, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<unsigned char> bytes(size);
+  for (auto& b : bytes) b = static_cast<unsigned char>(rng());
+  return bytes;
+}
+
+TEST(Checksum, Xxh3KernelsMatchTheReferenceAtEverySizeClass) {
+  EXPECT_EQ(xxh3_64("", 0), 0x2D06800538D394C2ULL);  // XXH3_64bits of nothing, from the spec
+  // The sizes cross XXH3's branches: 0-16, 17-128, 129-240 bytes, stripes, blocks, long input.
+  for (size_t size :
+       {0, 1, 3, 8, 16, 17, 100, 128, 129, 240, 241, 1023, 1024, 1025, 65536, (1 << 20) + 7}) {
+    auto bytes = random_bytes(size, static_cast<unsigned>(size));
+    uint64_t reference = XXH3_64bits(bytes.data(), size);
+    EXPECT_EQ(xxh3_64(bytes.data(), size), reference) << size << " bytes, " << Xxh3::kernel_name();
+    EXPECT_EQ(warden_xxh3_oneshot_generic(bytes.data(), size), reference) << size;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) {
+      EXPECT_EQ(warden_xxh3_oneshot_avx2(bytes.data(), size), reference) << size;
+    }
+    if (__builtin_cpu_supports("avx512f")) {
+      EXPECT_EQ(warden_xxh3_oneshot_avx512(bytes.data(), size), reference) << size;
+    }
+#endif
+  }
+}
+
+TEST(Checksum, Xxh3StreamingInAnyPiecesMatchesOneShot) {
+  auto bytes = random_bytes(3 * 1024 * 1024 + 5, 42);
+  std::mt19937 rng(7);
+  Xxh3 hash;
+  for (size_t done = 0; done < bytes.size();) {
+    size_t n = std::min<size_t>(bytes.size() - done, rng() % 70000);
+    hash.update(bytes.data() + done, n);
+    done += n;
+  }
+  EXPECT_EQ(hash.digest(), XXH3_64bits(bytes.data(), bytes.size()));
+  EXPECT_EQ(hash.digest(), hash.digest()) << "digest() does not consume the state";
 }
 
 TEST(Events, RecordHasStableFields) {
