@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "lazy_duckdb.h"
 #include "warden/error.h"
 
 namespace warden::duckdb {

@@ -1,18 +1,23 @@
 // One libpq connection: connect with helpful errors, queries with a timeout that really
 // cancels on the server, and COPY BINARY streaming.
-#include <libpq-fe.h>
-
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
+#include "lazy_libpq.h"
 #include "warden/posix.h"
 #include "warden/postgres.h"
 
 namespace warden::pg {
 
 namespace {
+
+// A deleter type, not &PQclear: PQclear is resolved lazily (lazy_libpq.h), only by calls.
+struct ResultDeleter {
+  void operator()(PGresult* result) const { PQclear(result); }
+};
+using OwnedResult = std::unique_ptr<PGresult, ResultDeleter>;
 
 // libpq error text ends with a newline; error messages read better without it.
 std::string trimmed(const char* text) {
@@ -216,7 +221,7 @@ void Connection::execute(const std::string& sql) {
   PGresult* result = state_->run(sql, "execute");
   ExecStatusType status = PQresultStatus(result);
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    std::unique_ptr<PGresult, decltype(&PQclear)> owned(result, PQclear);
+    OwnedResult owned(result);
     state_->fail("execute", result);
   }
   PQclear(result);
@@ -249,7 +254,7 @@ std::vector<std::vector<std::optional<std::string>>> text_rows(PGresult* result)
 std::vector<std::vector<std::optional<std::string>>> Connection::query_text(
     const std::string& sql) {
   PGresult* result = state_->run(sql, "query");
-  std::unique_ptr<PGresult, decltype(&PQclear)> owned(result, PQclear);
+  OwnedResult owned(result);
   if (PQresultStatus(result) != PGRES_TUPLES_OK) state_->fail("query", result);
   return text_rows(result);
 }
@@ -257,7 +262,7 @@ std::vector<std::vector<std::optional<std::string>>> Connection::query_text(
 std::vector<std::vector<std::optional<std::string>>> Connection::query_params(
     const std::string& sql, const std::vector<std::optional<std::string>>& params) {
   PGresult* result = state_->run(sql, "query", &params);
-  std::unique_ptr<PGresult, decltype(&PQclear)> owned(result, PQclear);
+  OwnedResult owned(result);
   ExecStatusType status = PQresultStatus(result);
   if (status == PGRES_COMMAND_OK) return {};
   if (status != PGRES_TUPLES_OK) state_->fail("query", result);
@@ -267,7 +272,7 @@ std::vector<std::vector<std::optional<std::string>>> Connection::query_params(
 std::vector<ColumnInfo> Connection::describe(const std::string& sql) {
   PGresult* result =
       state_->run("SELECT * FROM (" + sql + ") AS warden_describe LIMIT 0", "describe");
-  std::unique_ptr<PGresult, decltype(&PQclear)> owned(result, PQclear);
+  OwnedResult owned(result);
   if (PQresultStatus(result) != PGRES_TUPLES_OK) state_->fail("describe", result);
   std::vector<ColumnInfo> columns;
   std::string oids;
@@ -321,7 +326,7 @@ void Connection::copy_rows(const std::string& copy, std::chrono::milliseconds ti
   PGresult* start = state_->next_result(deadline);
   if (!start) state_->fail("copy", nullptr);
   {
-    std::unique_ptr<PGresult, decltype(&PQclear)> owned(start, PQclear);
+    OwnedResult owned(start);
     if (PQresultStatus(start) != PGRES_COPY_OUT) {
       // Drain to the end of this command so the connection stays usable.
       while (PGresult* rest = PQgetResult(conn)) PQclear(rest);
@@ -358,7 +363,7 @@ void Connection::copy_rows(const std::string& copy, std::chrono::milliseconds ti
     last = result;
   }
   if (!last) state_->fail("copy", nullptr);
-  std::unique_ptr<PGresult, decltype(&PQclear)> owned(last, PQclear);
+  OwnedResult owned(last);
   if (PQresultStatus(last) != PGRES_COMMAND_OK) state_->fail("copy", last);
 }
 

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "lazy_duckdb.h"
 #include "warden/error.h"
 
 namespace warden::pg_internal {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "lazy_duckdb.h"
 #include "pg_copy_decoder.h"
 #include "warden/events.h"
 #include "warden/posix.h"
