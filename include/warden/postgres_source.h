@@ -41,9 +41,17 @@ class PostgresSource : public Source {
   // count(*) and the sum of each row's hash_record_extended (hashtext(row::text) where the
   // server cannot hash a row in binary), computed on the server: one small query.
   SourceFingerprint fingerprint(const std::string& query) override;
+  // The same sums grouped by year: one query for all the years (incremental sync).
+  std::map<int, SourceFingerprint> year_fingerprints(const std::string& query,
+                                                     const std::string& date_column, int first,
+                                                     int last) override;
   // Source::write_parquet with retries of transient failures (each retry rewrites `path`).
+  // The COPY also sends each row's hash (the same hash fingerprint() sums), summed on the
+  // way: the export's fingerprint is of exactly the rows written, with no second scan on the
+  // server. The Parquet encoder (a private DuckDB) is kept across calls.
   ParquetExport write_parquet(const std::string& query, const std::string& path,
                               const std::string& spill_dir) override;
+  bool fingerprints_exports() const override { return true; }
 
   pg::Pool& pool();
 

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "warden/duckdb.h"
 #include "warden/storage.h"
@@ -44,6 +45,24 @@ struct SourceFingerprint {
 // What a Parquet export wrote.
 struct ParquetExport {
   uint64_t rows = 0;
+  // The fingerprint of exactly the rows written, when the source computed it in the same pass
+  // (PostgresSource: the server hashes each row it sends). Equal to what fingerprint() of the
+  // same query returns for the same rows; nullopt when the source does not do that.
+  std::optional<SourceFingerprint> fingerprint;
+};
+
+// The rows of `query` whose `date_column` falls in the calendar years first..last, as SQL that
+// PostgreSQL and DuckDB both run: "SELECT * FROM (query) AS source_rows WHERE c >= DATE
+// 'first-01-01' AND c < DATE 'last+1-01-01'" (a half-open range, so an index or zone map on
+// the date column is used). One year's partition is year_range_query(q, c, y, y).
+std::string year_range_query(const std::string& query, const std::string& date_column, int first,
+                             int last);
+
+// One year's file written by Source::write_parquet_years.
+struct YearExport {
+  int year = 0;
+  std::string path;  // the new, complete, not yet fsynced Parquet file
+  ParquetExport exported;
 };
 
 class Source {
@@ -57,6 +76,16 @@ class Source {
   virtual std::unique_ptr<BatchStream> stream(const std::string& query) = 0;
   // Count and aggregate over `query`'s rows, computed by the source.
   virtual SourceFingerprint fingerprint(const std::string& query) = 0;
+  // The fingerprint of each year first..last of `query` by `date_column`, each equal to
+  // fingerprint(year_range_query(query, date_column, y, y)) (a year without rows included), in
+  // one pass where the source can (DuckDB: one grouped query over the range instead of one
+  // scan per year). The default asks fingerprint() once per year.
+  virtual std::map<int, SourceFingerprint> year_fingerprints(const std::string& query,
+                                                             const std::string& date_column,
+                                                             int first, int last);
+  // Whether write_parquet returns the fingerprint of the rows it wrote (then a sync needs no
+  // separate fingerprint query, and the fingerprint is of exactly the rows exported).
+  virtual bool fingerprints_exports() const { return false; }
   // The first and last calendar year of `date_column` over `query`'s rows, computed by the
   // source; nullopt when it has no rows. The default streams one row of
   // "SELECT min(extract(year FROM c))::integer, max(...)" (valid SQL in PostgreSQL and
@@ -71,6 +100,21 @@ class Source {
   // lets DuckDB copy straight from the database file.
   virtual ParquetExport write_parquet(const std::string& query, const std::string& path,
                                       const std::string& spill_dir);
+  // Writes each year first..last of `query` (by `date_column`) to its own new Parquet file
+  // (zstd) inside `dir`, an existing empty directory, and returns them in year order, one per
+  // year (a year without rows gets a file with no rows). The files are complete but not
+  // fsynced; on failure partial files may remain in `dir` (the caller removes or quarantines
+  // the whole directory). Throws as write_parquet. The default calls write_parquet once per
+  // year (files "dir/<year>.parquet"); DuckDbSource writes all the years in one partitioned
+  // COPY, one pass over the source that uses every core.
+  virtual std::vector<YearExport> write_parquet_years(const std::string& query,
+                                                      const std::string& date_column, int first,
+                                                      int last, const std::string& dir,
+                                                      const std::string& spill_dir);
+  // Whether write_parquet_years over several years costs less than one call per year (then a
+  // sync exports several years per pass; otherwise one year at a time, so each year is
+  // published as soon as it has arrived).
+  virtual bool exports_years_in_one_pass() const { return false; }
 };
 
 // A DuckDB database file opened read-only (so any number of readers may share it; DuckDB
@@ -90,8 +134,17 @@ class DuckDbSource : public Source {
   TableSchema schema(const std::string& query) override;
   std::unique_ptr<BatchStream> stream(const std::string& query) override;
   SourceFingerprint fingerprint(const std::string& query) override;
+  std::map<int, SourceFingerprint> year_fingerprints(const std::string& query,
+                                                     const std::string& date_column, int first,
+                                                     int last) override;
   ParquetExport write_parquet(const std::string& query, const std::string& path,
                               const std::string& spill_dir) override;
+  // One COPY ... (PARTITION_BY year, RETURN_STATS) for all the years (when direct_copy).
+  std::vector<YearExport> write_parquet_years(const std::string& query,
+                                              const std::string& date_column, int first, int last,
+                                              const std::string& dir,
+                                              const std::string& spill_dir) override;
+  bool exports_years_in_one_pass() const override { return options_.direct_copy; }
   // Runs any SQL on the source (bounds, counts); for the sync's planning queries.
   duckdb::Result query(const std::string& sql) { return connection_.query(sql); }
 

@@ -64,11 +64,15 @@ Numeric parse_numeric(std::string_view field) {
   return n;
 }
 
-__int128 pow10_128(int exponent) {
-  __int128 value = 1;
-  for (int i = 0; i < exponent; ++i) value *= 10;
-  return value;
-}
+// 10^0 .. 10^38, the range of DuckDB's DECIMAL.
+struct Pow10Table {
+  __int128 values[39];
+  constexpr Pow10Table() : values() {
+    values[0] = 1;
+    for (int i = 1; i < 39; ++i) values[i] = values[i - 1] * 10;
+  }
+};
+constexpr Pow10Table kPow10;
 
 std::string four_digits(int d) {
   char buffer[8];
@@ -186,6 +190,19 @@ std::vector<PlannedColumn> plan_columns(const std::vector<pg::ColumnInfo>& colum
   return plan;
 }
 
+std::string copy_query_with_row_hash(const std::string& query,
+                                     const std::vector<PlannedColumn>& columns,
+                                     const std::string& row_hash) {
+  std::string select;
+  for (const auto& c : columns) {
+    std::string quoted = "\"";
+    for (char ch : c.name) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    quoted += "\"";
+    select += "warden_row." + quoted + (c.cast_to_text ? "::text AS " + quoted : "") + ", ";
+  }
+  return "SELECT " + select + row_hash + " FROM (" + query + ") AS warden_row";
+}
+
 std::string copy_query(const std::string& query, const std::vector<PlannedColumn>& columns) {
   bool any_cast = false;
   for (const auto& c : columns) any_cast = any_cast || c.cast_to_text;
@@ -200,7 +217,8 @@ std::string copy_query(const std::string& query, const std::vector<PlannedColumn
   return "SELECT " + select + " FROM (" + query + ") AS warden_copy";
 }
 
-CopyDecoder::CopyDecoder(std::vector<PlannedColumn> columns) : columns_(std::move(columns)) {
+CopyDecoder::CopyDecoder(std::vector<PlannedColumn> columns, bool row_hash)
+    : columns_(std::move(columns)), row_hash_(row_hash) {
   for (const auto& c : columns_) {
     duckdb_logical_type type = nullptr;
     switch (c.kind) {
@@ -256,8 +274,15 @@ CopyDecoder::~CopyDecoder() {
 void CopyDecoder::start_chunk() {
   chunk_ = duckdb_create_data_chunk(types_.data(), types_.size());
   chunk_size_ = 0;
+  // Each column's vector, data and validity looked up once per chunk, not once per value.
+  vectors_.resize(columns_.size());
+  data_.resize(columns_.size());
+  validity_.resize(columns_.size());
   for (size_t c = 0; c < columns_.size(); ++c) {
-    duckdb_vector_ensure_validity_writable(duckdb_data_chunk_get_vector(chunk_, c));
+    vectors_[c] = duckdb_data_chunk_get_vector(chunk_, c);
+    duckdb_vector_ensure_validity_writable(vectors_[c]);
+    data_[c] = duckdb_vector_get_data(vectors_[c]);
+    validity_[c] = duckdb_vector_get_validity(vectors_[c]);
   }
 }
 
@@ -303,9 +328,10 @@ bool CopyDecoder::decode_tuple(std::string_view data, size_t& pos) {
     pos += 2;
     return false;
   }
-  if (fields != static_cast<int16_t>(columns_.size())) {
+  const size_t expected = columns_.size() + (row_hash_ ? 1 : 0);
+  if (fields != static_cast<int16_t>(expected)) {
     malformed("a tuple has " + std::to_string(fields) + " fields, expected " +
-              std::to_string(columns_.size()));
+              std::to_string(expected));
   }
   // Check the whole tuple is here before writing any of it into the chunk.
   size_t scan = pos + 2;
@@ -324,12 +350,23 @@ bool CopyDecoder::decode_tuple(std::string_view data, size_t& pos) {
     int32_t length = static_cast<int32_t>(read_u32(data.data() + cursor));
     cursor += 4;
     if (length < 0) {
-      duckdb_vector vector = duckdb_data_chunk_get_vector(chunk_, c);
-      duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vector), chunk_size_);
+      duckdb_validity_set_row_invalid(validity_[c], chunk_size_);
       continue;
     }
     write_field(c, data.substr(cursor, static_cast<size_t>(length)));
     cursor += static_cast<size_t>(length);
+  }
+  if (row_hash_) {  // the server's hash of the row: summed, never stored
+    int32_t length = static_cast<int32_t>(read_u32(data.data() + cursor));
+    cursor += 4;
+    if (length == 8) {
+      row_hash_sum_ += static_cast<int64_t>(read_u64(data.data() + cursor));
+    } else if (length == 4) {
+      row_hash_sum_ += static_cast<int32_t>(read_u32(data.data() + cursor));
+    } else if (length >= 0) {
+      malformed("the row hash is a " + std::to_string(length) + "-byte value");
+    }
+    if (length > 0) cursor += static_cast<size_t>(length);
   }
   pos = cursor;
   ++chunk_size_;
@@ -340,8 +377,8 @@ bool CopyDecoder::decode_tuple(std::string_view data, size_t& pos) {
 
 void CopyDecoder::write_field(size_t column, std::string_view field) {
   const PlannedColumn& plan = columns_[column];
-  duckdb_vector vector = duckdb_data_chunk_get_vector(chunk_, column);
-  void* data = duckdb_vector_get_data(vector);
+  duckdb_vector vector = vectors_[column];
+  void* data = data_[column];
   const size_t row = chunk_size_;
   auto expect_size = [&](size_t size) {
     if (field.size() != size) {
@@ -418,18 +455,19 @@ void CopyDecoder::write_field(size_t column, std::string_view field) {
       Numeric n = parse_numeric(field);
       if (n.sign == kNumericNaN || n.sign == kNumericPinf || n.sign == kNumericNinf) {
         // DECIMAL has no NaN or infinity; NULL is the only faithful "no number" here.
-        duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vector), row);
+        duckdb_validity_set_row_invalid(validity_[column], row);
         break;
       }
+      // Each base-10000 digit times the power of ten it stands for (a table, not a loop).
       __int128 value = 0;
       for (int i = 0; i < n.ndigits; ++i) {
-        int exponent = 4 * (n.weight - i) + plan.scale;
-        int digit = n.digit(i);
+        const int exponent = 4 * (n.weight - i) + plan.scale;
+        const int digit = n.digit(i);
         if (exponent >= 0) {
           if (exponent > 38) malformed("column " + plan.name + ": value exceeds its precision");
-          value += static_cast<__int128>(digit) * pow10_128(exponent);
+          value += static_cast<__int128>(digit) * kPow10.values[exponent];
         } else {
-          __int128 divisor = pow10_128(-exponent);
+          const int divisor = exponent >= -3 ? static_cast<int>(kPow10.values[-exponent]) : 10000;
           if (digit % divisor != 0) {
             malformed("column " + plan.name + ": more fractional digits than its scale");
           }

@@ -50,6 +50,14 @@ std::vector<PlannedColumn> plan_columns(const std::vector<pg::ColumnInfo>& colum
 // that have no binary decoder to text.
 std::string copy_query(const std::string& query, const std::vector<PlannedColumn>& columns);
 
+// The COPY query that also sends, after the planned columns, `row_hash`: an int8 or int4 SQL
+// expression over the row of `query` named warden_row ("hash_record_extended(warden_row, 0)"),
+// which the decoder sums instead of storing, so a fingerprint of exactly the exported rows
+// comes with the export (PostgresSource::fingerprint computes the same sum on the server).
+std::string copy_query_with_row_hash(const std::string& query,
+                                     const std::vector<PlannedColumn>& columns,
+                                     const std::string& row_hash);
+
 // Exact decimal text of a numeric in binary form ("-12.3400", "NaN", "Infinity").
 std::string numeric_to_text(std::string_view field);
 
@@ -57,7 +65,9 @@ std::string numeric_to_text(std::string_view field);
 // Throws Error(kMalformed) naming the column on data that does not match the plan.
 class CopyDecoder {
  public:
-  explicit CopyDecoder(std::vector<PlannedColumn> columns);
+  // With `row_hash`, every tuple carries one more field after the planned columns (see
+  // copy_query_with_row_hash): summed into row_hash_sum(), not written to the chunks.
+  explicit CopyDecoder(std::vector<PlannedColumn> columns, bool row_hash = false);
   ~CopyDecoder();
   CopyDecoder(const CopyDecoder&) = delete;
   CopyDecoder& operator=(const CopyDecoder&) = delete;
@@ -70,6 +80,8 @@ class CopyDecoder {
   // without the end-of-data marker (a cut stream must never look complete).
   std::optional<duckdb::DataChunk> finish();
   uint64_t rows() const { return rows_; }
+  // The sum of the row hashes decoded so far (NULL hashes count as nothing, as in SQL's sum).
+  __int128 row_hash_sum() const { return row_hash_sum_; }
   // The DuckDB type of each column, in order (owned by the decoder).
   const std::vector<duckdb_logical_type>& types() const { return types_; }
 
@@ -80,7 +92,13 @@ class CopyDecoder {
   void seal_chunk();
 
   std::vector<PlannedColumn> columns_;
+  bool row_hash_ = false;
+  __int128 row_hash_sum_ = 0;
   std::vector<duckdb_logical_type> types_;
+  // The current chunk's vectors, their data and validity (start_chunk).
+  std::vector<duckdb_vector> vectors_;
+  std::vector<void*> data_;
+  std::vector<uint64_t*> validity_;
   std::string pending_;  // an incomplete tuple carried to the next feed
   bool header_seen_ = false;
   bool trailer_seen_ = false;

@@ -83,11 +83,13 @@ class CopyStream : public BatchStream {
   static constexpr size_t kQueuedChunks = 16;
   static constexpr size_t kReceiveBlock = 256u << 10;
 
+  // `row_hash`: copy_sql is a pg_internal::copy_query_with_row_hash (row_hash_sum() then
+  // holds the sum of the rows' hashes once next() has returned nullopt).
   CopyStream(pg::Pool::Lease lease, std::string copy_sql,
-             std::vector<pg_internal::PlannedColumn> plan)
+             std::vector<pg_internal::PlannedColumn> plan, bool row_hash = false)
       : lease_(std::move(lease)),
         schema_(schema_from_plan(plan)),
-        decoder_(std::move(plan)),
+        decoder_(std::move(plan), row_hash),
         queue_(kQueuedChunks) {
     reader_ = std::thread([this, sql = std::move(copy_sql)] { read(sql); });
   }
@@ -109,6 +111,9 @@ class CopyStream : public BatchStream {
     if (auto error = queue_.error()) std::rethrow_exception(error);
     return std::nullopt;
   }
+  // After the end (next() returned nullopt; the reader thread has finished with the decoder).
+  uint64_t rows() const { return decoder_.rows(); }
+  __int128 row_hash_sum() const { return decoder_.row_hash_sum(); }
 
  private:
   void read(const std::string& sql) {
@@ -202,6 +207,31 @@ void register_feed(duckdb::Connection& connection, TableFunctionFeed* feed) {
   }
 }
 
+// A 128-bit integer in decimal, as PostgreSQL prints a numeric sum of integers.
+std::string int128_text(__int128 value) {
+  if (value == 0) return "0";
+  const bool negative = value < 0;
+  unsigned __int128 magnitude =
+      negative ? -static_cast<unsigned __int128>(value) : static_cast<unsigned __int128>(value);
+  std::string digits;
+  while (magnitude > 0) {
+    digits.push_back(static_cast<char>('0' + static_cast<int>(magnitude % 10)));
+    magnitude /= 10;
+  }
+  if (negative) digits.push_back('-');
+  return std::string(digits.rbegin(), digits.rend());
+}
+
+// The two forms of a row's hash, and of the fingerprint: hash_record_extended (PostgreSQL 14+)
+// hashes each row's binary values; hashtext(row::text) is the fallback (see fingerprint()).
+constexpr const char* kBinaryRowHash = "hash_record_extended(warden_row, 0)";
+constexpr const char* kTextRowHash = "hashtext(warden_row::text)";
+
+bool is_no_row_hash(const pg::PostgresError& e) {
+  // 42883: no such function (PostgreSQL < 14), or no hash for a column's type (json).
+  return e.sqlstate() == "42883" || e.sqlstate() == "0A000";
+}
+
 }  // namespace
 
 struct PostgresSource::State {
@@ -211,6 +241,12 @@ struct PostgresSource::State {
   pg::Pool pool;
   pg::RateLimiter limiter;
   bool binary_fingerprint = true;  // false once the server cannot hash rows in binary
+  // The DuckDB that encodes Parquet, kept across partitions (building one costs ~100 ms of
+  // CPU: its catalog registers every function), with warden_copy_stream registered once.
+  std::string sink_spill_dir;
+  std::optional<duckdb::Database> sink;
+  std::optional<duckdb::Connection> sink_connection;
+  TableFunctionFeed feed;
 
   std::vector<pg_internal::PlannedColumn> plan(const std::string& query) {
     limiter.acquire();
@@ -225,23 +261,44 @@ struct PostgresSource::State {
     return std::make_unique<CopyStream>(pool.lease(), std::move(sql), std::move(columns));
   }
 
-  // One attempt: COPY from the server into DuckDB's Parquet writer, chunk by chunk.
+  duckdb::Connection& sink_for(const std::string& spill_dir) {
+    if (!sink || sink_spill_dir != spill_dir) {
+      make_directories(spill_dir);
+      sink_connection.reset();
+      sink = duckdb::Database::in_memory(
+          {{"memory_limit", "256MB"}, {"temp_directory", spill_dir}, {"threads", "1"}});
+      sink_connection = sink->connect();
+      sink_spill_dir = spill_dir;
+      register_feed(*sink_connection, &feed);
+    }
+    return *sink_connection;
+  }
+
+  // One attempt: COPY from the server into DuckDB's Parquet writer, chunk by chunk, with each
+  // row's hash summed on the way (the fingerprint of exactly these rows).
   ParquetExport export_once(const std::string& query, const std::string& path,
                             const std::string& spill_dir) {
-    make_directories(spill_dir);
-    duckdb::Database sink = duckdb::Database::in_memory(
-        {{"memory_limit", "256MB"}, {"temp_directory", spill_dir}, {"threads", "1"}});
-    duckdb::Connection connection = sink.connect();
-    std::unique_ptr<CopyStream> copy = open_copy(query);
-    TableFunctionFeed feed{.stream = copy.get()};
-    register_feed(connection, &feed);
+    duckdb::Connection& connection = sink_for(spill_dir);
+    auto columns = plan(query);
+    const char* row_hash = binary_fingerprint ? kBinaryRowHash : kTextRowHash;
+    std::string sql = pg_internal::copy_query_with_row_hash(query, columns, row_hash);
+    limiter.acquire();
+    auto copy = std::make_unique<CopyStream>(pool.lease(), std::move(sql), std::move(columns),
+                                             /*row_hash=*/true);
+    feed = TableFunctionFeed{.stream = copy.get()};
     try {
       duckdb::Result result =
           connection.query("COPY (SELECT * FROM warden_copy_stream()) TO " +
                            duckdb::quote_literal(path) + " (FORMAT parquet, COMPRESSION zstd)");
-      return {static_cast<uint64_t>(result.get_int64(0, 0))};
+      ParquetExport out{static_cast<uint64_t>(result.get_int64(0, 0))};
+      feed = TableFunctionFeed{};
+      out.fingerprint = SourceFingerprint{
+          copy->rows(), (binary_fingerprint ? "r" : "t") + int128_text(copy->row_hash_sum())};
+      return out;
     } catch (const duckdb::DuckDbError&) {
-      if (feed.error) std::rethrow_exception(feed.error);  // e.g. a retryable dropped connection
+      std::exception_ptr error = feed.error;
+      feed = TableFunctionFeed{};
+      if (error) std::rethrow_exception(error);  // e.g. a retryable dropped connection
       throw;
     }
   }
@@ -308,6 +365,46 @@ SourceFingerprint PostgresSource::fingerprint(const std::string& query) {
   return fingerprint;
 }
 
+std::map<int, SourceFingerprint> PostgresSource::year_fingerprints(const std::string& query,
+                                                                   const std::string& date_column,
+                                                                   int first, int last) {
+  // fingerprint()'s count and sum, grouped by year: one query and one scan of the range for
+  // all the years instead of one round trip per year.
+  std::string column = "\"";
+  for (char ch : date_column) column += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  column += "\"";
+  const std::string range = year_range_query(query, date_column, first, last);
+  std::map<int, SourceFingerprint> out;
+  pg::with_retries(state_->settings, [&](int) {
+    state_->limiter.acquire();
+    auto lease = state_->pool.lease();
+    auto run = [&](const char* row_hash, const char* prefix) {
+      return lease->query_text("SELECT extract(year FROM warden_row." + column +
+                               ")::integer, count(*), '" + prefix + "' || coalesce(sum(" +
+                               row_hash + "::numeric), 0) FROM (" + range +
+                               ") AS warden_row GROUP BY 1");
+    };
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    if (state_->binary_fingerprint) {
+      try {
+        rows = run(kBinaryRowHash, "r");
+      } catch (const pg::PostgresError& e) {
+        if (!is_no_row_hash(e)) throw;
+        state_->binary_fingerprint = false;
+      }
+    }
+    if (!state_->binary_fingerprint) rows = run(kTextRowHash, "t");
+    out.clear();
+    const std::string none = state_->binary_fingerprint ? "r0" : "t0";  // fingerprint() of no rows
+    for (int y = first; y <= last; ++y) out[y] = {0, none};
+    for (const auto& row : rows) {
+      out[std::stoi(row.at(0).value_or("0"))] = {std::stoull(row.at(1).value_or("0")),
+                                                 row.at(2).value_or(none)};
+    }
+  });
+  return out;
+}
+
 ParquetExport PostgresSource::write_parquet(const std::string& query, const std::string& path,
                                             const std::string& spill_dir) {
   ParquetExport result;
@@ -319,7 +416,13 @@ ParquetExport PostgresSource::write_parquet(const std::string& query, const std:
                  "restarting the partition export after a transient failure",
                  {{"path", path}, {"attempt", attempt}});
     }
-    result = state_->export_once(query, path, spill_dir);
+    try {
+      result = state_->export_once(query, path, spill_dir);
+    } catch (const pg::PostgresError& e) {
+      if (!state_->binary_fingerprint || !is_no_row_hash(e)) throw;
+      state_->binary_fingerprint = false;  // as fingerprint() does: the text form from now on
+      result = state_->export_once(query, path, spill_dir);
+    }
   });
   return result;
 }

@@ -8,10 +8,7 @@
 namespace warden {
 
 std::string DatasetSpec::partition_query(int year) const {
-  const std::string column = duckdb::quote_identifier(date_column);
-  return "SELECT * FROM (" + query + ") AS source_rows WHERE " + column + " >= DATE '" +
-         std::to_string(year) + "-01-01' AND " + column + " < DATE '" + std::to_string(year + 1) +
-         "-01-01'";
+  return year_range_query(query, date_column, year, year);
 }
 
 DatasetCatalog DatasetCatalog::builtin() {

@@ -1,6 +1,7 @@
 // SyncManager: full and incremental sync, resume from checkpoints.
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "partition.h"
@@ -31,10 +32,55 @@ void remove_temp_files(const std::string& dir, const std::string& prefix,
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
-    if (is_temp_name(name) && name.rfind(prefix, 0) == 0 && remove_file(entry.path().string())) {
+    if (!is_temp_name(name) || name.rfind(prefix, 0) != 0) continue;
+    // A staging directory of exported years, or a temp file.
+    std::error_code failed;
+    if (fs::remove_all(entry.path(), failed) > 0 && !failed) {
       removed.push_back(entry.path().string());
     }
   }
+}
+
+// Rows per pass of a source that exports several years at once: enough to keep every core
+// busy, few enough that a crash mid-pass costs seconds and the pass's buffers stay small.
+constexpr uint64_t kRowsPerPass = 4'000'000;
+
+// The todo years as passes of consecutive years [first, last]: one year each, or, when the
+// source exports several years in one pass, consecutive years up to kRowsPerPass rows.
+std::vector<std::pair<int, int>> plan_passes(const std::vector<int>& todo, bool many_per_pass,
+                                             const std::map<int, SourceFingerprint>& rows) {
+  std::vector<std::pair<int, int>> passes;
+  uint64_t in_pass = 0;
+  for (int y : todo) {
+    auto known = rows.find(y);
+    const uint64_t n = known == rows.end() ? kRowsPerPass : known->second.rows;
+    if (!passes.empty() && many_per_pass && passes.back().second == y - 1 &&
+        in_pass + n <= kRowsPerPass) {
+      passes.back().second = y;
+      in_pass += n;
+    } else {
+      passes.push_back({y, y});
+      in_pass = n;
+    }
+  }
+  return passes;
+}
+
+// Fingerprints of the todo years, taken before their export (a change at the source between
+// the two then shows as a difference at the next incremental sync, never hides one): one
+// year_fingerprints call per run of consecutive years. None when the source fingerprints
+// what it exports in the same pass.
+std::map<int, SourceFingerprint> fingerprints_before_export(Source& src, const DatasetSpec& spec,
+                                                            const std::vector<int>& todo) {
+  std::map<int, SourceFingerprint> out;
+  if (src.fingerprints_exports()) return out;
+  for (size_t i = 0; i < todo.size();) {
+    size_t j = i;
+    while (j + 1 < todo.size() && todo[j + 1] == todo[j] + 1) ++j;
+    out.merge(src.year_fingerprints(spec.query, spec.date_column, todo[i], todo[j]));
+    i = j + 1;
+  }
+  return out;
 }
 
 std::string join_years(const std::vector<int>& years) {
@@ -110,13 +156,18 @@ SyncResult SyncManager::incremental_sync(const std::string& dataset, const LockT
     current = range ? range->second : manifest->files.back().year;
   }
   std::vector<int> years, unchanged;
-  for (int y = manifest->files.front().year; y <= current; ++y) {
+  const int first = manifest->files.front().year;
+  // Every past year's fingerprint in one call (DuckDB, PostgreSQL: one grouped query).
+  std::map<int, SourceFingerprint> past;
+  if (first < current)
+    past = source().year_fingerprints(spec.query, spec.date_column, first, current - 1);
+  for (int y = first; y <= current; ++y) {
     const ManifestFile* file = manifest->find_year(y);
     if (y == current || !file) {
       years.push_back(y);
       continue;
     }
-    SourceFingerprint now = source().fingerprint(spec.partition_query(y));
+    const SourceFingerprint& now = past.at(y);
     if (now.rows == file->source_rows && now.aggregate == file->source_fingerprint) {
       unchanged.push_back(y);
     } else {
@@ -209,52 +260,70 @@ SyncResult SyncManager::sync_years(const DatasetSpec& spec, const std::string& o
   duckdb::Database inspector_db = duckdb::Database::in_memory({{"threads", "1"}});
   duckdb::Connection inspector = inspector_db.connect();
   try {
+    const std::map<int, SourceFingerprint> fingerprints =
+        fingerprints_before_export(src, spec, todo);
     size_t index = 0;
-    for (int year : todo) {
-      ++index;
+    for (auto [first, last] : plan_passes(todo, src.exports_years_in_one_pass(), fingerprints)) {
       check_lock();
-      sync_internal::PartitionRequest request;
-      request.spec = &spec;
-      request.year = year;
-      request.expected_schema = schema;
-      if (const ManifestFile* old = manifest.find_year(year)) {
-        request.expected_bytes = old->bytes;
-      } else if (!manifest.files.empty()) {
-        request.expected_bytes = manifest.total_bytes() / manifest.files.size();
+      uint64_t expected_bytes = 0;
+      for (int year = first; year <= last; ++year) {
+        if (const ManifestFile* old = manifest.find_year(year)) {
+          expected_bytes += old->bytes;
+        } else if (!manifest.files.empty()) {
+          expected_bytes += manifest.total_bytes() / manifest.files.size();
+        }
       }
-      const std::string query = spec.partition_query(year);
-      SourceFingerprint fingerprint = src.fingerprint(query);
-      ManifestFile file =
-          sync_internal::publish_partition(src, layout_, options_, inspector, request);
-      file.source_rows = fingerprint.rows;
-      file.source_fingerprint = fingerprint.aggregate;
-      manifest.upsert(file);
-      check_lock();
-      manifest = commit_manifest(layout_, manifest, token.token);
-      WARDEN_FAILPOINT("sync.partition.after_manifest");
+      sync_internal::StagedYears staged(src, layout_, options_, spec, first, last, expected_bytes);
+      for (const YearExport& export_file : staged.files()) {
+        const int year = export_file.year;
+        ++index;
+        check_lock();
+        sync_internal::PartitionRequest request;
+        request.spec = &spec;
+        request.year = year;
+        request.expected_schema = schema;
+        ManifestFile file =
+            sync_internal::publish_partition(layout_, options_, inspector, request, export_file);
+        const SourceFingerprint* fingerprint = nullptr;
+        if (export_file.exported.fingerprint) {
+          fingerprint = &*export_file.exported.fingerprint;
+        } else if (auto found = fingerprints.find(year); found != fingerprints.end()) {
+          fingerprint = &found->second;
+        } else {
+          throw Error(ErrorCode::kInternal, "sync " + dataset + " year " + std::to_string(year) +
+                                                ": the source (" + src.describe() +
+                                                ") gave no fingerprint for it");
+        }
+        file.source_rows = fingerprint->rows;
+        file.source_fingerprint = fingerprint->aggregate;
+        manifest.upsert(file);
+        check_lock();
+        manifest = commit_manifest(layout_, manifest, token.token);
+        WARDEN_FAILPOINT("sync.partition.after_manifest");
 
-      result.years_written.push_back(year);
-      result.rows_written += file.rows;
-      result.bytes_written += file.bytes;
-      progress.years_completed.push_back(year);
-      progress.years_remaining.erase(
-          std::find(progress.years_remaining.begin(), progress.years_remaining.end(), year));
-      progress.total_rows_synced += file.rows;
-      progress.last_checkpoint = now_utc();
-      save_progress(layout_, progress);
+        result.years_written.push_back(year);
+        result.rows_written += file.rows;
+        result.bytes_written += file.bytes;
+        progress.years_completed.push_back(year);
+        progress.years_remaining.erase(
+            std::find(progress.years_remaining.begin(), progress.years_remaining.end(), year));
+        progress.total_rows_synced += file.rows;
+        progress.last_checkpoint = now_utc();
+        save_progress(layout_, progress);
 
-      PartitionProgress update;
-      update.dataset = dataset;
-      update.year = year;
-      update.index = index;
-      update.count = todo.size();
-      update.rows = file.rows;
-      update.rows_total = result.rows_written;
-      update.elapsed_seconds = std::chrono::duration<double>(Clock::now() - started).count();
-      update.rows_per_second =
-          update.elapsed_seconds > 0 ? result.rows_written / update.elapsed_seconds : 0;
-      update.eta_seconds = update.elapsed_seconds / index * (todo.size() - index);
-      if (options_.on_progress) options_.on_progress(update);
+        PartitionProgress update;
+        update.dataset = dataset;
+        update.year = year;
+        update.index = index;
+        update.count = todo.size();
+        update.rows = file.rows;
+        update.rows_total = result.rows_written;
+        update.elapsed_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        update.rows_per_second =
+            update.elapsed_seconds > 0 ? result.rows_written / update.elapsed_seconds : 0;
+        update.eta_seconds = update.elapsed_seconds / index * (todo.size() - index);
+        if (options_.on_progress) options_.on_progress(update);
+      }
     }
   } catch (const std::exception& e) {
     progress.status = "failed";

@@ -111,7 +111,11 @@ TEST_P(SyncCrashAtFailpoint, KilledAtThirdYearRerunResumesAfterTheSecond) {
   Child child = Child::spawn(argv, env(failpoint + "=" + std::to_string(hit) + ":pause"));
   std::function<bool()> at_third_year;
   if (failpoint == "sync.partition.after_temp_write") {
-    at_third_year = [&] { return manifest_files() == 2 && hidden_temp_in(crsp_dir()); };
+    // The staged years are hidden in the table directory from the start of their export:
+    // the second year's checkpoint marks the third year's turn.
+    at_third_year = [&] {
+      return manifest_files() == 2 && checkpointed_years() == 2 && hidden_temp_in(crsp_dir());
+    };
   } else if (failpoint == "sync.partition.after_rename") {
     at_third_year = [&] { return manifest_files() == 2 && stat_path(crsp_file(2020)).has_value(); };
   } else if (failpoint == "storage.manifest.after_temp_write") {

@@ -318,17 +318,20 @@ TEST_F(SyncManagerTest, Case35_InterruptedSyncRollbackNoPartialDataVisible) {
   EXPECT_TRUE(manager()->verify_integrity("crsp", token_for("crsp")).clean());
 }
 
-// A source whose connection drops once, at one partition.
+// A network-like source (one year per export, as PostgresSource) whose connection drops
+// once, while exporting one partition.
 class FlakySource : public DuckDbSource {
  public:
   using DuckDbSource::DuckDbSource;
-  SourceFingerprint fingerprint(const std::string& query) override {
+  bool exports_years_in_one_pass() const override { return false; }
+  ParquetExport write_parquet(const std::string& query, const std::string& path,
+                              const std::string& spill_dir) override {
     // The 2021 partition's lower bound (the 2020 query names 2021-01-01 as its upper bound).
     if (!failed_ && query.find(">= DATE '2021-01-01'") != std::string::npos) {
       failed_ = true;
       throw Error(ErrorCode::kUnavailable, "query: network timeout (simulated)");
     }
-    return DuckDbSource::fingerprint(query);
+    return DuckDbSource::write_parquet(query, path, spill_dir);
   }
 
  private:
