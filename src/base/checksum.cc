@@ -1,10 +1,10 @@
 #include "warden/checksum.h"
 
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <vector>
 
+#include "lazy_crypto.h"
 #include "warden/error.h"
 #include "warden/posix.h"
 

@@ -18,9 +18,8 @@ struct LoadedLibrary {
 };
 
 LoadedLibrary& slot(LazyLibrary library) {
-  static LoadedLibrary duckdb;
-  static LoadedLibrary libpq;
-  return library == LazyLibrary::kDuckDb ? duckdb : libpq;
+  static LoadedLibrary loaded[4];
+  return loaded[static_cast<int>(library)];
 }
 
 // Where to look, in order. The bare name goes through the loader's search (the executable's
@@ -28,14 +27,37 @@ LoadedLibrary& slot(LazyLibrary library) {
 // paths); the absolute path is where CMake found the library when warden was built.
 std::vector<std::string> candidates(LazyLibrary library) {
   std::vector<std::string> names{lazy_library_name(library)};
-  if (library == LazyLibrary::kDuckDb) {
+  switch (library) {
+    case LazyLibrary::kDuckDb:
 #ifdef WARDEN_DUCKDB_LIBRARY
-    names.push_back(WARDEN_DUCKDB_LIBRARY);
+      names.push_back(WARDEN_DUCKDB_LIBRARY);
 #endif
-  } else {
-    names.push_back("libpq.so");
+      break;
+    case LazyLibrary::kLibpq:
+      names.push_back("libpq.so");
+      break;
+    case LazyLibrary::kSqlite:
+      names.push_back("libsqlite3.so");
+      break;
+    case LazyLibrary::kCrypto:
+      names.push_back("libcrypto.so");
+      break;
   }
   return names;
+}
+
+const char* package(LazyLibrary library) {
+  switch (library) {
+    case LazyLibrary::kDuckDb:
+      return "DuckDB into .deps/duckdb";
+    case LazyLibrary::kLibpq:
+      return "the Debian package libpq5";
+    case LazyLibrary::kSqlite:
+      return "the Debian package libsqlite3-0";
+    case LazyLibrary::kCrypto:
+      return "the Debian package libssl3";
+  }
+  return "it";
 }
 
 void load(LazyLibrary library, LoadedLibrary& loaded) {
@@ -47,15 +69,24 @@ void load(LazyLibrary library, LoadedLibrary& loaded) {
     tried += "\n  " + name + ": " + (reason ? reason : "not found");
   }
   loaded.failure = std::string("cannot load ") + lazy_library_name(library) + "; tried:" + tried +
-                   "\nfix: run scripts/bootstrap (it installs " +
-                   (library == LazyLibrary::kDuckDb ? "DuckDB into .deps/duckdb" : "libpq5") +
+                   "\nfix: run scripts/bootstrap (it installs " + package(library) +
                    "), or point LD_LIBRARY_PATH at the directory that holds it";
 }
 
 }  // namespace
 
 const char* lazy_library_name(LazyLibrary library) {
-  return library == LazyLibrary::kDuckDb ? "libduckdb.so" : "libpq.so.5";
+  switch (library) {
+    case LazyLibrary::kDuckDb:
+      return "libduckdb.so";
+    case LazyLibrary::kLibpq:
+      return "libpq.so.5";
+    case LazyLibrary::kSqlite:
+      return "libsqlite3.so.0";
+    case LazyLibrary::kCrypto:
+      return "libcrypto.so.3";
+  }
+  return "?";
 }
 
 void* lazy_symbol(LazyLibrary library, const char* symbol) {

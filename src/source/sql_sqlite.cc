@@ -1,16 +1,20 @@
 // sql::Database over SQLite: the embedded store, one file next to the data, shared by the
 // processes of one host (WAL journal, writers serialised by BEGIN IMMEDIATE).
-#include <sqlite3.h>
-
 #include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 
+#include "lazy_sqlite.h"
 #include "warden/sql.h"
 
 namespace warden::sql {
 namespace {
+
+// A functor, not &sqlite3_finalize: SQLite is resolved lazily (lazy_sqlite.h), only by calls.
+struct StatementFinalizer {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
 
 // The statement's first words, enough to say which one failed without dumping it whole.
 std::string statement_head(const std::string& sql) {
@@ -97,7 +101,7 @@ class SqliteDatabase : public Database {
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr);
     if (rc != SQLITE_OK) fail(rc, sql);
-    std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> statement(raw, sqlite3_finalize);
+    std::unique_ptr<sqlite3_stmt, StatementFinalizer> statement(raw);
     bind(raw, sql, params);
     Rows rows;
     int columns = sqlite3_column_count(raw);

@@ -21,8 +21,11 @@ namespace {
 
 constexpr const char* kModeVar = "WARDEN_GUARD_TEST_HELPER";
 
+// Written whole, then renamed: a test that sees the file reads the pid, never an empty file.
 void touch(const std::string& path) {
-  if (!path.empty()) spit(path, std::to_string(::getpid()));
+  if (path.empty()) return;
+  spit(path + ".tmp", std::to_string(::getpid()));
+  std::filesystem::rename(path + ".tmp", path);
 }
 
 // Runs before gtest's main when this program is started as a helper, and never returns.
