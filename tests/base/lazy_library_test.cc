@@ -13,6 +13,8 @@ namespace {
 TEST(LazyLibrary, ResolvesAFunctionOfEachLibrary) {
   EXPECT_NE(lazy_symbol(LazyLibrary::kDuckDb, "duckdb_library_version"), nullptr);
   EXPECT_NE(lazy_symbol(LazyLibrary::kLibpq, "PQlibVersion"), nullptr);
+  EXPECT_NE(lazy_symbol(LazyLibrary::kSqlite, "sqlite3_libversion"), nullptr);
+  EXPECT_NE(lazy_symbol(LazyLibrary::kCrypto, "EVP_sha256"), nullptr);
 }
 
 TEST(LazyLibrary, AMissingFunctionIsAnIoErrorThatNamesItAndTheFix) {
@@ -27,9 +29,9 @@ TEST(LazyLibrary, AMissingFunctionIsAnIoErrorThatNamesItAndTheFix) {
   }
 }
 
-// The point of loading lazily: `guard run` (like lock and block commands) never maps libduckdb
-// or libpq. The job prints its parent's memory map, and its parent is the guard.
-TEST(LazyLibrary, GuardRunNeverLoadsDuckDbOrLibpq) {
+// The point of loading lazily: `guard run` (like lock and block commands) never maps libduckdb,
+// libpq, libsqlite3 or libcrypto. The job prints its parent's memory map; its parent is the guard.
+TEST(LazyLibrary, GuardRunLoadsNoneOfTheLazyLibraries) {
   testing::TempDir dir;
   auto result = testing::run_warden(
       {"guard", "run", "--db", dir / "x.duckdb", "--", "/bin/sh", "-c", "cat /proc/$PPID/maps"});
@@ -38,6 +40,8 @@ TEST(LazyLibrary, GuardRunNeverLoadsDuckDbOrLibpq) {
                                                            << result.out;
   EXPECT_EQ(result.out.find("libduckdb"), std::string::npos);
   EXPECT_EQ(result.out.find("libpq"), std::string::npos);
+  EXPECT_EQ(result.out.find("libsqlite3"), std::string::npos);
+  EXPECT_EQ(result.out.find("libcrypto"), std::string::npos);
 }
 
 // And a command that does use DuckDB loads it on demand.
