@@ -75,6 +75,17 @@ class Database {
   virtual const char* now_ms() const = 0;
   // Milliseconds since the epoch on the database's clock.
   int64_t clock_ms();
+
+ protected:
+  // The transaction loop of every backend, as transaction() promises it: when `depth` > 0 (a
+  // nested call) just runs fn; otherwise begin(), depth = 1, fn(), commit(), depth = 0. If
+  // anything throws, calls rollback() (which must not throw, and resets depth); a SqlError
+  // with code kUnavailable reruns the whole, up to 5 attempts with 10, 20, 30, 40 ms between;
+  // anything else is rethrown at once. The caller holds the lock that guards depth.
+  static void run_transaction(int& depth, const std::function<void()>& fn,
+                              const std::function<void()>& begin,
+                              const std::function<void()>& commit,
+                              const std::function<void()>& rollback);
 };
 
 // Opens (creating it and its directory if missing) the SQLite store at path: WAL journal,

@@ -1,8 +1,6 @@
 // sql::Database over PostgreSQL: the shared store when several hosts cooperate. One
 // connection, reconnected when the server dropped it; transactions are READ COMMITTED.
-#include <chrono>
 #include <mutex>
-#include <thread>
 
 #include "warden/postgres.h"
 #include "warden/postgres_source.h"
@@ -38,28 +36,13 @@ class PostgresDatabase : public Database {
 
   void transaction(const std::function<void()>& fn) override {
     std::lock_guard<std::recursive_mutex> guard(mutex_);
-    if (depth_ > 0) {
-      fn();
-      return;
-    }
-    for (int attempt = 1;; ++attempt) {
-      try {
-        if (!connection_->healthy()) reconnect();
-        query("BEGIN", {});
-        depth_ = 1;
-        fn();
-        query("COMMIT", {});
-        depth_ = 0;
-        return;
-      } catch (const SqlError& e) {
-        rollback();
-        if (e.code() != ErrorCode::kUnavailable || attempt >= 5) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt));
-      } catch (...) {
-        rollback();
-        throw;
-      }
-    }
+    run_transaction(
+        depth_, fn,
+        [&] {
+          if (!connection_->healthy()) reconnect();
+          query("BEGIN", {});
+        },
+        [&] { query("COMMIT", {}); }, [&] { rollback(); });
   }
 
   void ensure_schema(const std::string& ddl) override {
@@ -111,10 +94,6 @@ class PostgresDatabase : public Database {
 };
 
 }  // namespace
-
-int64_t Database::clock_ms() {
-  return std::stoll(query(std::string("SELECT ") + now_ms(), {}).at(0).at(0).value());
-}
 
 std::unique_ptr<Database> open_postgres(const pg::Settings& settings) {
   return std::make_unique<PostgresDatabase>(settings);

@@ -1,9 +1,7 @@
 // sql::Database over SQLite: the embedded store, one file next to the data, shared by the
 // processes of one host (WAL journal, writers serialised by BEGIN IMMEDIATE).
-#include <chrono>
 #include <filesystem>
 #include <mutex>
-#include <thread>
 
 #include "lazy_sqlite.h"
 #include "warden/sql.h"
@@ -124,27 +122,8 @@ class SqliteDatabase : public Database {
 
   void transaction(const std::function<void()>& fn) override {
     std::lock_guard<std::recursive_mutex> guard(mutex_);
-    if (depth_ > 0) {
-      fn();
-      return;
-    }
-    for (int attempt = 1;; ++attempt) {
-      try {
-        exec("BEGIN IMMEDIATE");
-        depth_ = 1;
-        fn();
-        exec("COMMIT");
-        depth_ = 0;
-        return;
-      } catch (const SqlError& e) {
-        rollback();
-        if (e.code() != ErrorCode::kUnavailable || attempt >= 5) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt));
-      } catch (...) {
-        rollback();
-        throw;
-      }
-    }
+    run_transaction(
+        depth_, fn, [&] { exec("BEGIN IMMEDIATE"); }, [&] { exec("COMMIT"); }, [&] { rollback(); });
   }
 
   void ensure_schema(const std::string& ddl) override {
