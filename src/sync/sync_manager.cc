@@ -1,6 +1,7 @@
 // SyncManager: full and incremental sync, resume from checkpoints.
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <set>
 
@@ -263,18 +264,36 @@ SyncResult SyncManager::sync_years(const DatasetSpec& spec, const std::string& o
     const std::map<int, SourceFingerprint> fingerprints =
         fingerprints_before_export(src, spec, todo);
     size_t index = 0;
-    for (auto [first, last] : plan_passes(todo, src.exports_years_in_one_pass(), fingerprints)) {
-      check_lock();
-      uint64_t expected_bytes = 0;
-      for (int year = first; year <= last; ++year) {
+    const std::vector<std::pair<int, int>> passes =
+        plan_passes(todo, src.exports_years_in_one_pass(), fingerprints);
+    std::vector<uint64_t> expected_bytes(passes.size(), 0);  // for the 2x free-space rule
+    for (size_t i = 0; i < passes.size(); ++i) {
+      for (int year = passes[i].first; year <= passes[i].second; ++year) {
         if (const ManifestFile* old = manifest.find_year(year)) {
-          expected_bytes += old->bytes;
+          expected_bytes[i] += old->bytes;
         } else if (!manifest.files.empty()) {
-          expected_bytes += manifest.total_bytes() / manifest.files.size();
+          expected_bytes[i] += manifest.total_bytes() / manifest.files.size();
         }
       }
-      sync_internal::StagedYears staged(src, layout_, options_, spec, first, last, expected_bytes);
-      for (const YearExport& export_file : staged.files()) {
+    }
+    // The next pass is exported on a second thread while this one is published, so the
+    // source (a network, or DuckDB on every core) is not idle during the fsyncs, checksums and
+    // commits. Meanwhile only that thread uses the source (the fingerprints were taken above).
+    // If publishing fails, leaving this scope waits for that export and removes its files.
+    using Staged = std::unique_ptr<sync_internal::StagedYears>;
+    auto export_pass = [&](size_t i) {
+      check_lock();
+      return std::async(std::launch::async, [&, i] {
+        return std::make_unique<sync_internal::StagedYears>(
+            src, layout_, options_, spec, passes[i].first, passes[i].second, expected_bytes[i]);
+      });
+    };
+    std::future<Staged> next;
+    if (!passes.empty()) next = export_pass(0);
+    for (size_t pass = 0; pass < passes.size(); ++pass) {
+      Staged staged = next.get();
+      if (pass + 1 < passes.size()) next = export_pass(pass + 1);
+      for (const YearExport& export_file : staged->files()) {
         const int year = export_file.year;
         ++index;
         check_lock();
