@@ -118,11 +118,15 @@ class Lock {
   // Takes the lock, waiting up to `timeout` for a live holder and recovering stale locks on
   // the way. Blocks: on a holder on this host it sleeps in the kernel (woken within about a
   // millisecond of the release or the holder's death); on another host's holder it retries
-  // with jittered backoff. On success the caller holds the lock and a fencing token above
-  // every token issued before for this name. Throws LockAcquisitionError (kLockHeld) naming
-  // the holder when the wait runs out; MalformedLockFileError when the lock file (or the
-  // fencing-token file) does not parse: it is never removed silently, the message names the
-  // command that resolves it; IoError when the directory cannot be written.
+  // with jittered backoff. (FileLock: while it sleeps on a holder on this host it writes the
+  // record it will publish, so the handoff costs one directory fsync; that record's
+  // acquired_at, and its lease, then start when it was written, at most min(lease / 10,
+  // (lease - refresh_interval) / 4) before the lock was taken.) On success the caller holds the
+  // lock and a fencing token above every token issued before for this name. Throws
+  // LockAcquisitionError (kLockHeld) naming the holder when the wait runs out;
+  // MalformedLockFileError when the lock file (or the fencing-token file) does not parse: it is
+  // never removed silently, the message names the command that resolves it; IoError when the
+  // directory cannot be written.
   virtual LockToken acquire(std::chrono::milliseconds timeout) = 0;
   // One attempt (stale recovery included); nullopt when someone else holds it. Throws as
   // acquire() does, except that a held lock is the nullopt outcome, not an error.

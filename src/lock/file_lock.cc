@@ -1,6 +1,7 @@
 // FileLock: publish, wait, release and refresh of one lock file (DESIGN.md "Lock file").
 #include <algorithm>
 #include <cstdio>
+#include <exception>
 #include <thread>
 #include <variant>
 
@@ -75,6 +76,7 @@ struct GateHold {
 struct FileLock::State {
   State(std::string dir, std::string name, LockOptions opts)
       : paths(dir, name), options(std::move(opts)) {}
+  ~State() { drop_prepared(); }
 
   LockPaths paths;
   LockOptions options;
@@ -87,6 +89,17 @@ struct FileLock::State {
   std::string last_released_writer;
   bool stale_event_sent = false;
   bool swept = false;
+
+  // A record written and fsynced while waiting (prepare()), published by the next
+  // try_publish() if it carries the token that publish would issue.
+  struct Prepared {
+    std::string temp;
+    UniqueFd fd;  // OFD-locked, as write_locked_temp leaves it
+    FileInfo info;
+    LockRecord record;
+    SteadyClock::time_point made;
+  };
+  std::optional<Prepared> prepared;
 
   // Why the last attempt could not take the lock (for the wait and the error message).
   struct Busy {
@@ -179,6 +192,59 @@ struct FileLock::State {
     record = r;
   }
 
+  // While a holder on this host keeps the lock, a waiter writes and fsyncs now the record it
+  // would publish next (token next_token), so that after the release only link() and one
+  // directory fsync stand between its wake-up and holding the lock, instead of a record
+  // fsync as well. The record's lease runs from when it was written, so one older than a
+  // tenth of the lease is rewritten rather than published. Best effort: a failure here only
+  // means the publish writes its record itself, and reports what is wrong then.
+  void prepare(uint64_t next_token) noexcept {
+    if (prepared && prepared->record.token == next_token && fresh(*prepared)) return;
+    drop_prepared();
+    try {
+      Prepared p;
+      p.record = new_record(next_token);
+      p.fd = write_locked_temp(p.record, &p.temp, &p.info);
+      p.made = SteadyClock::now();
+      prepared = std::move(p);
+    } catch (const std::exception&) {
+      prepared.reset();
+    }
+  }
+
+  // Young enough to publish: its lease is cut short by its age, which must stay well inside
+  // what the holder's refresh leaves (a remote host judges it by expires_at).
+  bool fresh(const Prepared& p) const {
+    return SteadyClock::now() - p.made <=
+           std::min(options.lease / 10, (options.lease - options.refresh_interval) / 4);
+  }
+
+  void drop_prepared() noexcept {
+    if (!prepared) return;
+    try {
+      ::warden::remove_file(prepared->temp);
+    } catch (...) {
+      // A temp file of a live pid is never swept; of a dead one, it is (sweep_leftovers).
+    }
+    prepared.reset();
+  }
+
+  // The record to publish with token `token`: the prepared one if it fits, else a new one
+  // (written, OFD-locked and fsynced).
+  UniqueFd record_to_publish(uint64_t token, LockRecord* r, std::string* temp, FileInfo* info) {
+    if (prepared && prepared->record.token == token && fresh(*prepared)) {
+      *r = prepared->record;
+      *temp = std::move(prepared->temp);
+      *info = prepared->info;
+      UniqueFd fd = std::move(prepared->fd);
+      prepared.reset();
+      return fd;
+    }
+    drop_prepared();
+    *r = new_record(token);
+    return write_locked_temp(*r, temp, info);
+  }
+
   // One publish: the lock is ours iff link() wins the name. Only a process that finds the
   // name free under the publish gate pays for a durable record: when a holder releases, its
   // waiters on this host wake together, and without the gate each of them would write and
@@ -193,10 +259,10 @@ struct FileLock::State {
     if (hold.held && stat_path(paths.lock)) return std::nullopt;  // the previous holder won
     // Read under the gate: recoverers and force-unlock raise the token under it too.
     const uint64_t issued = lock_internal::read_token(paths);
-    LockRecord r = new_record(issued + 1);
+    LockRecord r;
     std::string temp;
     FileInfo info;
-    UniqueFd fd = write_locked_temp(r, &temp, &info);
+    UniqueFd fd = record_to_publish(issued + 1, &r, &temp, &info);
     WARDEN_FAILPOINT("lock.acquire.after_temp_write");
     bool won = false;
     try {
@@ -335,6 +401,14 @@ std::optional<LockToken> FileLock::try_acquire() {
 }
 
 LockToken FileLock::acquire(std::chrono::milliseconds timeout) {
+  // A wait that ends in an exception leaves no prepared record behind (see State::prepare).
+  struct DropPreparedOnThrow {
+    State& state;
+    int exceptions = std::uncaught_exceptions();
+    ~DropPreparedOnThrow() {
+      if (std::uncaught_exceptions() > exceptions) state.drop_prepared();
+    }
+  } drop_on_throw{*state_};
   const auto start = SteadyClock::now();
   const auto deadline = start + timeout;
   std::chrono::milliseconds backoff{5};
@@ -362,6 +436,7 @@ LockToken FileLock::acquire(std::chrono::milliseconds timeout) {
       // Same host: sleep in the kernel until the holder's OFD lock goes (release, refresh or
       // death), then look again. A shared lock is enough to wait with and never blocks the
       // holder; it is dropped at once.
+      state_->prepare(busy.seen.record->token + 1);
       if (ofd_lock_wait(busy.seen.fd.get(), false, left, state_->paths.lock)) {
         ofd_unlock(busy.seen.fd.get(), state_->paths.lock);
       }

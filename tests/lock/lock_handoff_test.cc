@@ -1,8 +1,9 @@
 // Handoff to a herd of waiters: when a holder releases, every waiter on this host wakes, but
-// only the one that takes the lock pays for a durable record (write + fsync + link). The
-// others find the lock taken and go back to waiting without writing anything, so their
-// fsyncs never queue on the disk ahead of the winner's. Watched with strace on the real
-// binary: each waiter is a `warden lock run` that blocks on the held lock first.
+// only one links a record (the publish gate); the others find the lock taken and go back to
+// waiting. And the one that takes it fsyncs no record between its wake-up and its link: it
+// wrote and fsynced that record while it waited (FileLock::State::prepare), so the handoff
+// costs one fsync (the directory's), not two. Watched with strace on the real binary: each
+// waiter is a `warden lock run` that blocks on the held lock first.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -20,28 +21,44 @@ using testing::TempDir;
 using testing::warden_binary;
 
 struct TraceCounts {
-  int record_fsyncs = 0;  // fsyncs of a lock record (a ".crsp.lock.tmp." file)
-  int links_won = 0;      // links onto crsp.lock that succeeded
-  int links_lost = 0;     // links onto crsp.lock refused because the name was taken
-  bool waited = false;    // blocked on the holder's OFD lock at least once
+  int record_fsyncs = 0;              // fsyncs of a lock record (a ".crsp.lock.tmp." file)
+  int record_fsyncs_after_wake = -1;  // between the last look at the holder and the winning link
+  int links_won = 0;                  // links onto crsp.lock that succeeded
+  int links_lost = 0;                 // links onto crsp.lock refused because the name was taken
+  bool waited = false;                // blocked on the holder's OFD lock at least once
 };
 
 TraceCounts count(const std::string& trace) {
   static const std::regex record_fsync("^f(data)?sync\\(\\d+<[^>]*/\\.crsp\\.lock\\.tmp\\.");
   static const std::regex link("^link(at)?\\(.*/crsp\\.lock\"[^)]*\\) = (0|-1 EEXIST)");
   static const std::regex wait("^fcntl\\(\\d+<[^>]*/crsp\\.lock>, F_OFD_SETLKW");
+  // A look at the holder: the probe before blocking, or the blocking wait itself.
+  static const std::regex look(
+      "^fcntl\\(\\d+<[^>]*/crsp\\.lock>, F_OFD_SETLKW?, \\{l_type=F_RDLCK");
   TraceCounts counts;
   std::istringstream in(trace);
   std::smatch m;
+  int since_wake = 0;
   for (std::string line; std::getline(in, line);) {
-    if (std::regex_search(line, record_fsync)) ++counts.record_fsyncs;
-    if (std::regex_search(line, m, link)) ++(m[2] == "0" ? counts.links_won : counts.links_lost);
+    if (std::regex_search(line, record_fsync)) {
+      ++counts.record_fsyncs;
+      ++since_wake;
+    }
+    if (std::regex_search(line, m, link)) {
+      if (m[2] == "0") {
+        ++counts.links_won;
+        counts.record_fsyncs_after_wake = since_wake;
+      } else {
+        ++counts.links_lost;
+      }
+    }
     if (std::regex_search(line, wait)) counts.waited = true;
+    if (std::regex_search(line, look)) since_wake = 0;
   }
   return counts;
 }
 
-TEST(LockHandoffTest, OnlyTheWaiterThatTakesTheLockFsyncsARecord) {
+TEST(LockHandoffTest, OneWaiterLinksAndItFsyncsNoRecordAfterWakingUp) {
   constexpr int kWaiters = 4;
   TempDir dir;
   const std::string locks = dir / "locks";
@@ -70,22 +87,28 @@ TEST(LockHandoffTest, OnlyTheWaiterThatTakesTheLockFsyncsARecord) {
   holder.release(held);
 
   // Each waiter takes the lock once, in turn: kWaiters handoffs.
-  for (auto& waiter : waiters) {
-    ChildResult result = waiter.wait();
+  const std::string first_acquired =
+      "acquired lock crsp (token " + std::to_string(held.token + 1) + ")";
+  int first_winners = 0;
+  for (size_t i = 0; i < waiters.size(); ++i) {
+    ChildResult result = waiters[i].wait();
     ASSERT_TRUE(result.exited && result.exit_code == 0) << result.err;
-  }
-  int total_fsyncs = 0;
-  for (const auto& trace : traces) {
-    const std::string text = testing::slurp(trace);
+    const std::string text = testing::slurp(traces[i]);
     TraceCounts counts = count(text);
     EXPECT_EQ(counts.links_won, 1) << text;
     EXPECT_EQ(counts.links_lost, 0) << "a waiter published a record that lost the race\n" << text;
-    EXPECT_EQ(counts.record_fsyncs, 1)
-        << "a waiter must fsync a record only for the acquisition it wins\n"
-        << text;
-    total_fsyncs += counts.record_fsyncs;
+    EXPECT_GE(counts.record_fsyncs, 1) << text;
+    // The release from a holder that waited for the herd to sleep: its winner must have had
+    // its record ready. (Later handoffs are between `lock run ... true` jobs that hold the
+    // lock for a few milliseconds, shorter than a waiter's own record fsync may take.)
+    if (result.err.find(first_acquired) != std::string::npos) {
+      ++first_winners;
+      EXPECT_EQ(counts.record_fsyncs_after_wake, 0)
+          << "the record the first waiter published should have been written while it waited\n"
+          << text;
+    }
   }
-  EXPECT_EQ(total_fsyncs, kWaiters) << "one record fsync per handoff";
+  EXPECT_EQ(first_winners, 1);
   EXPECT_EQ(last_fencing_token(locks, "crsp"), held.token + kWaiters);
 }
 
