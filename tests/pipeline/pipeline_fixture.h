@@ -1,5 +1,6 @@
-// The pipeline core's tests run once per backend: SQLite (embedded) and PostgreSQL (the
-// throw-away server scripts/test starts; a fresh database per test).
+// The pipeline's tests run once per backend: SQLite (embedded) and PostgreSQL (the
+// throw-away server scripts/test starts; a fresh database per test). StoreBackendTest is
+// what the core's fixture (PipelineTest, here) and the worker's (worker_test_fixture.h) share.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -17,7 +18,7 @@
 
 namespace warden::pipeline {
 
-class PipelineTest : public ::testing::TestWithParam<std::string> {
+class StoreBackendTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (GetParam() == "postgresql") {
@@ -29,6 +30,34 @@ class PipelineTest : public ::testing::TestWithParam<std::string> {
   std::string data_dir() const { return dir_ / "data"; }
   PipelineLayout layout() const { return PipelineLayout(data_dir()); }
 
+  std::shared_ptr<sql::Database> db() const {
+    PipelineOptions o;
+    o.data_dir = data_dir();
+    o.store = store_;
+    return open_pipeline_store(o);
+  }
+  int64_t count(const std::string& sql, const sql::Params& params = {}) const {
+    return std::stoll(db()->query(sql, params).at(0).at(0).value_or("0"));
+  }
+
+  // Arguments that point the CLI at this test's data directory and store.
+  std::vector<std::string> cli(std::vector<std::string> args) const {
+    std::vector<std::string> argv = {"--data-dir", data_dir(), "pipeline"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    if (!store_.empty()) {
+      argv.push_back("--store");
+      argv.push_back(store_);
+    }
+    return argv;
+  }
+
+  testing::TempDir dir_;
+  std::optional<testing::PostgresDatabase> pg_;
+  std::string store_;
+};
+
+class PipelineTest : public StoreBackendTest {
+ protected:
   // Today is 2024-01-01 unless a test says otherwise: the landed dates below are not older,
   // so only the threshold batches them.
   PipelineOptions options(int threshold = 10) const {
@@ -68,10 +97,6 @@ class PipelineTest : public ::testing::TestWithParam<std::string> {
     return keys;
   }
 
-  std::shared_ptr<sql::Database> db() const { return open_pipeline_store(options()); }
-  int64_t count(const std::string& sql, const sql::Params& params = {}) const {
-    return std::stoll(db()->query(sql, params).at(0).at(0).value_or("0"));
-  }
   // The manifest JSON files on disk.
   std::vector<std::string> manifest_files() const {
     std::vector<std::string> files;
@@ -109,21 +134,6 @@ class PipelineTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(manifest_files().size(),
               static_cast<size_t>(count("SELECT COUNT(*) FROM pipeline_manifests")));
   }
-
-  // Arguments that point the CLI at this test's data directory and store.
-  std::vector<std::string> cli(std::vector<std::string> args) const {
-    std::vector<std::string> argv = {"--data-dir", data_dir(), "pipeline"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    if (!store_.empty()) {
-      argv.push_back("--store");
-      argv.push_back(store_);
-    }
-    return argv;
-  }
-
-  testing::TempDir dir_;
-  std::optional<testing::PostgresDatabase> pg_;
-  std::string store_;
 };
 
 inline std::string backend_name(const ::testing::TestParamInfo<std::string>& info) {

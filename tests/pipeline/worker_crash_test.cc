@@ -22,7 +22,7 @@ class WorkerCrash : public WorkerTest {
     return argv;
   }
 };
-WARDEN_WORKER_BACKENDS(WorkerCrash);
+WARDEN_PIPELINE_BACKENDS(WorkerCrash);
 
 // The dangerous moments of one attempt: claimed (nothing written), the durable temp output
 // before the rename, the published output before the completed mark.

@@ -14,7 +14,7 @@ namespace {
 using testing::run_warden;
 
 class WorkerEndToEnd : public WorkerTest {};
-WARDEN_WORKER_BACKENDS(WorkerEndToEnd);
+WARDEN_PIPELINE_BACKENDS(WorkerEndToEnd);
 
 // Seed 002: "For 130 input files with threshold of 10 files/manifest: 13 MANIFEST records,
 // 13 Parquet outputs", every input row present exactly once.

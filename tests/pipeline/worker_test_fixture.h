@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "helpers/test_support.h"
+#include "pipeline_fixture.h"
 #include "warden/checksum.h"
 #include "warden/duckdb.h"
 #include "warden/pipeline.h"
@@ -22,17 +23,8 @@
 
 namespace warden::pipeline {
 
-class WorkerTest : public ::testing::TestWithParam<std::string> {
+class WorkerTest : public StoreBackendTest {
  protected:
-  void SetUp() override {
-    if (GetParam() == "postgresql") {
-      pg_.emplace();
-      store_ = "postgresql:" + pg_->conninfo();
-    }
-  }
-
-  std::string data_dir() const { return dir_ / "data"; }
-  PipelineLayout layout() const { return PipelineLayout(data_dir()); }
   PipelineOptions options() const {
     PipelineOptions o;
     o.data_dir = data_dir();
@@ -89,10 +81,6 @@ class WorkerTest : public ::testing::TestWithParam<std::string> {
     return keys;
   }
 
-  std::shared_ptr<sql::Database> db() const { return open_pipeline_store(options()); }
-  int64_t count(const std::string& sql, const sql::Params& params = {}) const {
-    return std::stoll(db()->query(sql, params).at(0).at(0).value_or("0"));
-  }
   std::string status_of(const std::string& id) const {
     return db()
         ->query("SELECT status FROM pipeline_manifests WHERE id = $1", {id})
@@ -176,29 +164,6 @@ class WorkerTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(rows("SELECT count(*) FROM (" + n + " EXCEPT ALL " + p + ")"), 0);
     EXPECT_EQ(rows("SELECT count(*) - count(DISTINCT event_id) FROM " + parquet), 0);
   }
-
-  // CLI arguments for this test's data directory and store.
-  std::vector<std::string> cli(std::vector<std::string> args) const {
-    std::vector<std::string> argv = {"--data-dir", data_dir(), "pipeline"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    if (!store_.empty()) {
-      argv.push_back("--store");
-      argv.push_back(store_);
-    }
-    return argv;
-  }
-
-  testing::TempDir dir_;
-  std::optional<testing::PostgresDatabase> pg_;
-  std::string store_;
 };
 
-inline std::string worker_backend_name(const ::testing::TestParamInfo<std::string>& info) {
-  return info.param;
-}
-
 }  // namespace warden::pipeline
-
-#define WARDEN_WORKER_BACKENDS(suite)                                                  \
-  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::Values("sqlite", "postgresql"), \
-                           ::warden::pipeline::worker_backend_name)
