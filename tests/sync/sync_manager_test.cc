@@ -446,6 +446,38 @@ TEST_F(SchemaDriftTest, Case40_SchemaDriftTypeChangesRejected) {
             first.manifest.generation);
 }
 
+// The DuckDB source exports consecutive years in one partitioned COPY; a year without rows
+// in the middle of such a pass still gets its (empty) file, and the years around it are
+// exact, with fingerprints equal to the per-year ones an incremental sync compares.
+TEST_F(SchemaDriftTest, YearWithoutRowsInsideAOnePassExportGetsAnEmptyFile) {
+  make_source(
+      "CREATE TABLE p AS SELECT DATE '2019-01-01' + i::INTEGER AS date, i::INTEGER AS a "
+      "FROM range(1096) t(i) WHERE year(DATE '2019-01-01' + i::INTEGER) <> 2020");
+  DuckDbSource source(path_);
+  ASSERT_TRUE(source.exports_years_in_one_pass());
+  DatasetCatalog catalog;
+  catalog.add({"prices", "daily", "SELECT * FROM p", "date", 2019, ""});
+  SyncManager m(options(), catalog, &source);
+  SyncResult r = m.full_sync("prices", 2019, 2021, token_for("prices"));
+  EXPECT_EQ(r.years_written, (std::vector<int>{2019, 2020, 2021}));
+  ASSERT_EQ(r.manifest.files.size(), 3u);
+  EXPECT_EQ(r.manifest.find_year(2019)->rows, 365u);
+  EXPECT_EQ(r.manifest.find_year(2020)->rows, 0u);
+  EXPECT_EQ(r.manifest.find_year(2021)->rows, 365u);
+  const std::string dir = data_ / "wrds/prices/daily";
+  EXPECT_EQ(list_names(dir),
+            (std::vector<std::string>{"2019.parquet", "2020.parquet", "2021.parquet"}));
+  for (int year : {2019, 2020, 2021}) {
+    const ManifestFile* f = r.manifest.find_year(year);
+    SourceFingerprint per_year = source.fingerprint(catalog.get("prices").partition_query(year));
+    EXPECT_EQ(f->source_rows, per_year.rows) << year;
+    EXPECT_EQ(f->source_fingerprint, per_year.aggregate) << year;
+  }
+  EXPECT_TRUE(m.verify_integrity("prices", token_for("prices")).clean());
+  SyncResult again = m.incremental_sync("prices", token_for("prices"));
+  EXPECT_EQ(again.years_written, (std::vector<int>{2021})) << "only the current year";
+}
+
 TEST_F(SyncManagerTest, Case41_SyncManifestSerializationRoundtrip) {
   SyncResult r = manager()->full_sync("crsp", 2020, 2021, token_for("crsp", 7));
   const Manifest& m = r.manifest;
