@@ -18,46 +18,41 @@ struct LoadedLibrary {
 };
 
 LoadedLibrary& slot(LazyLibrary library) {
-  static LoadedLibrary loaded[4];
+  static LoadedLibrary loaded[4];  // one per LazyLibrary, as kLibraries below
   return loaded[static_cast<int>(library)];
 }
 
-// Where to look, in order. The bare name goes through the loader's search (the executable's
-// RUNPATH, which the build points at .deps/duckdb/lib, then LD_LIBRARY_PATH and the system
-// paths); the absolute path is where CMake found the library when warden was built.
-std::vector<std::string> candidates(LazyLibrary library) {
-  std::vector<std::string> names{lazy_library_name(library)};
-  switch (library) {
-    case LazyLibrary::kDuckDb:
-#ifdef WARDEN_DUCKDB_LIBRARY
-      names.push_back(WARDEN_DUCKDB_LIBRARY);
-#endif
-      break;
-    case LazyLibrary::kLibpq:
-      names.push_back("libpq.so");
-      break;
-    case LazyLibrary::kSqlite:
-      names.push_back("libsqlite3.so");
-      break;
-    case LazyLibrary::kCrypto:
-      names.push_back("libcrypto.so");
-      break;
-  }
-  return names;
-}
+// What warden knows of each library, indexed by LazyLibrary. Where to look, in order: the
+// bare name goes through the loader's search (the executable's RUNPATH, which the build points
+// at .deps/duckdb/lib, then LD_LIBRARY_PATH and the system paths); the fallback is the
+// unversioned name, or for DuckDB where CMake found it when warden was built.
+struct LibraryFacts {
+  const char* name;
+  const char* fallback;  // nullptr: none
+  const char* package;   // what scripts/bootstrap installs that holds it
+};
 
-const char* package(LazyLibrary library) {
-  switch (library) {
-    case LazyLibrary::kDuckDb:
-      return "DuckDB into .deps/duckdb";
-    case LazyLibrary::kLibpq:
-      return "the Debian package libpq5";
-    case LazyLibrary::kSqlite:
-      return "the Debian package libsqlite3-0";
-    case LazyLibrary::kCrypto:
-      return "the Debian package libssl3";
-  }
-  return "it";
+#ifdef WARDEN_DUCKDB_LIBRARY
+constexpr const char* kDuckDbFallback = WARDEN_DUCKDB_LIBRARY;
+#else
+constexpr const char* kDuckDbFallback = nullptr;
+#endif
+
+constexpr LibraryFacts kLibraries[] = {
+    {"libduckdb.so", kDuckDbFallback, "DuckDB into .deps/duckdb"},
+    {"libpq.so.5", "libpq.so", "the Debian package libpq5"},
+    {"libsqlite3.so.0", "libsqlite3.so", "the Debian package libsqlite3-0"},
+    {"libcrypto.so.3", "libcrypto.so", "the Debian package libssl3"},
+};
+
+static_assert(sizeof kLibraries / sizeof kLibraries[0] == 4, "one entry per LazyLibrary");
+
+const LibraryFacts& facts(LazyLibrary library) { return kLibraries[static_cast<int>(library)]; }
+
+std::vector<std::string> candidates(LazyLibrary library) {
+  std::vector<std::string> names{facts(library).name};
+  if (facts(library).fallback) names.push_back(facts(library).fallback);
+  return names;
 }
 
 void load(LazyLibrary library, LoadedLibrary& loaded) {
@@ -69,25 +64,13 @@ void load(LazyLibrary library, LoadedLibrary& loaded) {
     tried += "\n  " + name + ": " + (reason ? reason : "not found");
   }
   loaded.failure = std::string("cannot load ") + lazy_library_name(library) + "; tried:" + tried +
-                   "\nfix: run scripts/bootstrap (it installs " + package(library) +
+                   "\nfix: run scripts/bootstrap (it installs " + facts(library).package +
                    "), or point LD_LIBRARY_PATH at the directory that holds it";
 }
 
 }  // namespace
 
-const char* lazy_library_name(LazyLibrary library) {
-  switch (library) {
-    case LazyLibrary::kDuckDb:
-      return "libduckdb.so";
-    case LazyLibrary::kLibpq:
-      return "libpq.so.5";
-    case LazyLibrary::kSqlite:
-      return "libsqlite3.so.0";
-    case LazyLibrary::kCrypto:
-      return "libcrypto.so.3";
-  }
-  return "?";
-}
+const char* lazy_library_name(LazyLibrary library) { return facts(library).name; }
 
 void* lazy_symbol(LazyLibrary library, const char* symbol) {
   LoadedLibrary& loaded = slot(library);
