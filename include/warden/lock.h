@@ -148,7 +148,9 @@ class Lock {
 // refresh_interval is not shorter than the lease. Besides "<name>.lock" it uses, in the same
 // directory, "<name>.token" (the last fencing token issued, a symlink to the number) and
 // ".<name>.recovery" (the mutex of recoverers, and the gate publishers pass so that only
-// one of the waiters woken by a release writes and fsyncs a record). The first acquisition
+// one waiter writes and fsyncs a record at a time) and ".<name>.waiters" (the wait queue:
+// waiters on this host hold its OFD lock one at a time, and only the one holding it sleeps
+// on the holder, so a release wakes one process, not every waiter). The first acquisition
 // through a FileLock removes what crashed operations of dead processes left (temp, release
 // and recovery files older than a minute). The destructor releases a lock still held (errors
 // become events).

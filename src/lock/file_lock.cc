@@ -51,7 +51,8 @@ nlohmann::json fields_of(const LockPaths& paths, const LockRecord& r) {
           {"expires_at", format_utc(r.expires_at)}};
 }
 
-// The publish gate's OFD lock for a scope, if it could be had within `wait`.
+// An exclusive OFD lock for a scope (the publish gate, the wait queue), if it could be had
+// within `wait`.
 struct GateHold {
   GateHold(int gate_fd, const std::string& gate_path, std::chrono::milliseconds wait)
       : fd(gate_fd), path(gate_path), held(ofd_lock_wait(fd, true, wait, path)) {}
@@ -82,6 +83,7 @@ struct FileLock::State {
   LockOptions options;
   UniqueFd dir_fd;  // kept open: one directory fsync per acquisition, no reopen
   UniqueFd gate;    // the publish gate (the recovery mutex's file), opened at the first publish
+  UniqueFd queue;   // the wait queue's file, opened at the first wait on a local holder
   UniqueFd held;    // carries the OFD lock while held
   FileInfo held_info;
   std::optional<LockRecord> record;  // ours, while held
@@ -411,6 +413,9 @@ LockToken FileLock::acquire(std::chrono::milliseconds timeout) {
   } drop_on_throw{*state_};
   const auto start = SteadyClock::now();
   const auto deadline = start + timeout;
+  // Held from becoming the head of the wait queue until acquire returns or throws; its
+  // release wakes the next waiter, which then sleeps on the new holder.
+  std::optional<GateHold> queue_head;
   std::chrono::milliseconds backoff{5};
   bool announced = false;
   for (;;) {
@@ -433,9 +438,22 @@ LockToken FileLock::acquire(std::chrono::milliseconds timeout) {
                  fields_of(state_->paths, *busy.seen.record));
     }
     if (busy.judgement.verdict == LockVerdict::kHeld && busy.seen.fd) {
-      // Same host: sleep in the kernel until the holder's OFD lock goes (release, refresh or
-      // death), then look again. A shared lock is enough to wait with and never blocks the
-      // holder; it is dropped at once.
+      // Same host. Only the head of the wait queue sleeps on the holder: the others sleep on
+      // the queue's exclusive OFD lock, which the kernel grants one at a time, so a release
+      // wakes one process, not every waiter (eight woken waiters on two cores delayed the
+      // one that won by about a millisecond). A waiter that just became the head looks again
+      // before it sleeps: the lock may have changed hands while it queued.
+      if (!queue_head) {
+        if (!state_->queue) {
+          state_->queue = open_read_write(state_->paths.wait_queue, 0644);
+        }
+        queue_head.emplace(state_->queue.get(), state_->paths.wait_queue, left);
+        if (!queue_head->held) queue_head.reset();
+        continue;
+      }
+      // Sleep in the kernel until the holder's OFD lock goes (release, refresh or death),
+      // then look again. A shared lock is enough to wait with and never blocks the holder;
+      // it is dropped at once.
       state_->prepare(busy.seen.record->token + 1);
       if (ofd_lock_wait(busy.seen.fd.get(), false, left, state_->paths.lock)) {
         ofd_unlock(busy.seen.fd.get(), state_->paths.lock);

@@ -45,7 +45,8 @@ LockPaths::LockPaths(const std::string& lock_dir, const std::string& lock_name)
       name(lock_name),
       lock(lock_dir + "/" + lock_name + ".lock"),
       token(lock_dir + "/" + lock_name + ".token"),
-      recovery_mutex(lock_dir + "/." + lock_name + ".recovery") {}
+      recovery_mutex(lock_dir + "/." + lock_name + ".recovery"),
+      wait_queue(lock_dir + "/." + lock_name + ".waiters") {}
 
 std::string LockPaths::private_name(const std::string& kind) const {
   char nonce[24];

@@ -18,6 +18,7 @@ struct LockPaths {
   std::string lock;            // <dir>/<name>.lock
   std::string token;           // <dir>/<name>.token (a symlink whose target is the number)
   std::string recovery_mutex;  // <dir>/.<name>.recovery (OFD-locked: publish gate, recoverers)
+  std::string wait_queue;      // <dir>/.<name>.waiters (OFD-locked by the one waiter at the head)
   // A private name for a lock file being recovered / released: kind is "recovery", "release".
   std::string private_name(const std::string& kind) const;
 };

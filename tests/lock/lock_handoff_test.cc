@@ -1,6 +1,7 @@
-// Handoff to a herd of waiters: when a holder releases, every waiter on this host wakes, but
-// only one links a record (the publish gate); the others find the lock taken and go back to
-// waiting. And the one that takes it fsyncs no record between its wake-up and its link: it
+// Handoff to a queue of waiters: only the head of the wait queue sleeps on the holder's OFD
+// lock; the others sleep on the queue file's exclusive OFD lock, so a release wakes one process
+// and only it links a record. And the one that takes it fsyncs no record between its wake-up
+// and its link: it
 // wrote and fsynced that record while it waited (FileLock::State::prepare), so the handoff
 // costs one fsync (the directory's), not two. Watched with strace on the real binary: each
 // waiter is a `warden lock run` that blocks on the held lock first.
@@ -26,12 +27,14 @@ struct TraceCounts {
   int links_won = 0;                  // links onto crsp.lock that succeeded
   int links_lost = 0;                 // links onto crsp.lock refused because the name was taken
   bool waited = false;                // blocked on the holder's OFD lock at least once
+  bool queued = false;                // blocked on the wait queue's OFD lock at least once
 };
 
 TraceCounts count(const std::string& trace) {
   static const std::regex record_fsync("^f(data)?sync\\(\\d+<[^>]*/\\.crsp\\.lock\\.tmp\\.");
   static const std::regex link("^link(at)?\\(.*/crsp\\.lock\"[^)]*\\) = (0|-1 EEXIST)");
   static const std::regex wait("^fcntl\\(\\d+<[^>]*/crsp\\.lock>, F_OFD_SETLKW");
+  static const std::regex queue("^fcntl\\(\\d+<[^>]*/\\.crsp\\.waiters>, F_OFD_SETLKW");
   // A look at the holder: the probe before blocking, or the blocking wait itself.
   static const std::regex look(
       "^fcntl\\(\\d+<[^>]*/crsp\\.lock>, F_OFD_SETLKW?, \\{l_type=F_RDLCK");
@@ -53,12 +56,13 @@ TraceCounts count(const std::string& trace) {
       }
     }
     if (std::regex_search(line, wait)) counts.waited = true;
+    if (std::regex_search(line, queue)) counts.queued = true;
     if (std::regex_search(line, look)) since_wake = 0;
   }
   return counts;
 }
 
-TEST(LockHandoffTest, OneWaiterLinksAndItFsyncsNoRecordAfterWakingUp) {
+TEST(LockHandoffTest, OnlyTheHeadOfTheQueueWakesAndItFsyncsNoRecordAfterWakingUp) {
   constexpr int kWaiters = 4;
   TempDir dir;
   const std::string locks = dir / "locks";
@@ -76,14 +80,22 @@ TEST(LockHandoffTest, OneWaiterLinksAndItFsyncsNoRecordAfterWakingUp) {
                      // LeakSanitizer cannot run under ptrace (ASan builds).
                      {{"ASAN_OPTIONS", "detect_leaks=0"}}));
   }
-  // Release only once every waiter sleeps on the holder's OFD lock (strace writes a blocked
-  // call's first half at once), so that the release wakes the whole herd.
+  // Release only once every waiter sleeps (strace writes a blocked call's first half at once):
+  // one on the holder's OFD lock, every other one on the queue's.
+  int on_holder = 0;
+  int in_queue = 0;
   ASSERT_TRUE(testing::wait_until([&] {
+    on_holder = in_queue = 0;
     for (const auto& trace : traces) {
-      if (!count(testing::slurp(trace)).waited) return false;
+      TraceCounts counts = count(testing::slurp(trace));
+      on_holder += counts.waited ? 1 : 0;
+      in_queue += counts.queued ? 1 : 0;
     }
-    return true;
-  }));
+    return on_holder + in_queue == kWaiters;
+  })) << on_holder
+      << " waiters slept on the holder, " << in_queue << " in the queue";
+  EXPECT_EQ(on_holder, 1) << "only the head of the queue should sleep on the holder";
+  EXPECT_EQ(in_queue, kWaiters - 1);
   holder.release(held);
 
   // Each waiter takes the lock once, in turn: kWaiters handoffs.
