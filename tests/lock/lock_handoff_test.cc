@@ -2,8 +2,8 @@
 // lock; the others sleep on the queue file's exclusive OFD lock, so a release wakes one process
 // and only it links a record. And the one that takes it fsyncs no record between its wake-up
 // and its link: it wrote and fsynced that record while it waited (FileLock::State::prepare),
-// so the handoff costs one fsync (the directory's), not two. Watched with strace on the real binary: each
-// waiter is a `warden lock run` that blocks on the held lock first.
+// so the handoff costs one fsync (the directory's), not two. Watched with strace on the real
+// binary: each waiter is a `warden lock run` that blocks on the held lock first.
 #include <gtest/gtest.h>
 
 #include <regex>
