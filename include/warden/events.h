@@ -28,6 +28,11 @@ struct EventSinkOptions {
 // Replaces the process-wide sink configuration. Thread-safe.
 void configure_events(const EventSinkOptions& options);
 
+// True when an event at `level` would reach a sink (stderr, the log file or a capture).
+// Lets a hot path skip building an event's message and fields when nobody would read them;
+// emit_event() makes the same check itself. Thread-safe, never throws.
+bool event_wanted(EventLevel level) noexcept;
+
 // Emits one event. `fields` must be a JSON object (or null); its keys are merged into the
 // record after ts/level/event/msg.
 void emit_event(EventLevel level, std::string_view event, std::string_view message,

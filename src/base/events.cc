@@ -49,6 +49,13 @@ std::string as_text(const nlohmann::json& record) {
   return line;
 }
 
+bool reaches_a_sink(const EventState& s, EventLevel level) {
+  if (s.capturing) return true;
+  if (level < s.options.min_level) return false;
+  return s.options.stderr_format != EventSinkOptions::StderrFormat::kNone ||
+         !s.options.log_file.empty();
+}
+
 }  // namespace
 
 const char* event_level_name(EventLevel level) {
@@ -72,9 +79,15 @@ void configure_events(const EventSinkOptions& options) {
   state().options = options;
 }
 
+bool event_wanted(EventLevel level) noexcept {
+  std::lock_guard<std::mutex> guard(state().mutex);
+  return reaches_a_sink(state(), level);
+}
+
 void emit_event(EventLevel level, std::string_view event, std::string_view message,
                 const nlohmann::json& fields) noexcept {
   try {
+    if (!event_wanted(level)) return;
     nlohmann::json record;
     record["ts"] = format_utc(std::chrono::system_clock::now());
     record["level"] = event_level_name(level);

@@ -298,9 +298,12 @@ struct FileLock::State {
     }
     WARDEN_FAILPOINT("lock.acquire.after_dir_fsync");
     stale_event_sent = false;
-    emit_event(EventLevel::kInfo, "lock.acquired",
-               "acquired lock " + paths.name + " (token " + std::to_string(r.token) + ")",
-               fields_of(paths, r));
+    // Checked first so that an uncontended acquire with no event sink builds no JSON.
+    if (event_wanted(EventLevel::kInfo)) {
+      emit_event(EventLevel::kInfo, "lock.acquired",
+                 "acquired lock " + paths.name + " (token " + std::to_string(r.token) + ")",
+                 fields_of(paths, r));
+    }
     return token_of(r);
   }
 
@@ -516,9 +519,11 @@ void FileLock::release(const LockToken& token) {
   s.last_released_token = r.token;
   s.last_released_writer = r.writer_id;
   WARDEN_FAILPOINT("lock.release.after_unlock");
-  emit_event(EventLevel::kInfo, "lock.released",
-             "released lock " + s.paths.name + " (token " + std::to_string(r.token) + ")",
-             fields_of(s.paths, r));
+  if (event_wanted(EventLevel::kInfo)) {
+    emit_event(EventLevel::kInfo, "lock.released",
+               "released lock " + s.paths.name + " (token " + std::to_string(r.token) + ")",
+               fields_of(s.paths, r));
+  }
 }
 
 LockToken FileLock::refresh(const LockToken& token) {
@@ -533,9 +538,11 @@ LockToken FileLock::refresh(const LockToken& token) {
   r.expires_at = r.refreshed_at + s.options.lease;
   s.republish(r, "refresh");
   s.note_long_hold(r);
-  emit_event(EventLevel::kDebug, "lock.refreshed",
-             "refreshed lock " + s.paths.name + " until " + format_utc(r.expires_at),
-             fields_of(s.paths, r));
+  if (event_wanted(EventLevel::kDebug)) {
+    emit_event(EventLevel::kDebug, "lock.refreshed",
+               "refreshed lock " + s.paths.name + " until " + format_utc(r.expires_at),
+               fields_of(s.paths, r));
+  }
   return token_of(r);
 }
 
