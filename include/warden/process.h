@@ -11,10 +11,11 @@
 //   ExitStatus status = child.wait();            // or wait_for(timeout) then kill_group()
 //   return status.shell_code();                  // 0..255, 128+N when killed by signal N
 //
-// Threads: a ChildProcess is used by one thread at a time. start() forks; between fork and
-// exec the child calls only async-signal-safe functions, so it is safe from a threaded
-// process. Fork from a thread that lives as long as the child (the main thread): Linux ties
-// "parent death" to the forking thread.
+// Threads: a ChildProcess is used by one thread at a time. start() clones the child as
+// posix_spawn does (CLONE_VM | CLONE_VFORK: no page tables copied); until exec the child calls
+// only async-signal-safe functions, so it is safe from a threaded process. Start from a
+// thread that lives as long as the child (the main thread): Linux ties "parent death" to the
+// creating thread.
 #pragma once
 
 #include <sys/types.h>
@@ -48,8 +49,9 @@ struct ChildOptions {
   // its whole tree, and a terminal's Ctrl-C reaches us, not it directly.
   bool own_process_group = true;
   // If this process dies (even by SIGKILL), the child's whole process group is SIGKILLed
-  // within milliseconds: a small watchdog process (forked, never exec'ed) waits for our end
-  // of a pipe to close and then kills the group. The watchdog is a member of that group (it
+  // within milliseconds: a small watchdog process (cloned into our memory, never exec'ed,
+  // told the group by the child before it execs) waits for our end of a pipe to close and
+  // then kills the group. The watchdog is a member of that group (it
   // blocks every signal but SIGKILL), so the group id stays reserved while it can fire and
   // its kill can never reach a group that reused the id. Needs own_process_group. The direct child
   // also gets PR_SET_PDEATHSIG(SIGKILL) as a second line. A descendant that moves itself to
@@ -61,9 +63,9 @@ struct ChildOptions {
 // group of a child still running and reaps it, so no child outlives its handle by accident.
 class ChildProcess {
  public:
-  // Forks and execs. Throws IoError when the command cannot be run, with errno_value()
-  // ENOENT (not found: a runner exits 127) or another errno such as EACCES (cannot run:
-  // 126), and the message naming the command. Does not block beyond fork/exec.
+  // Starts the command (clone + exec). Throws IoError when the command cannot be run, with
+  // errno_value() ENOENT (not found: a runner exits 127) or another errno such as EACCES (cannot
+  // run: 126), and the message naming the command. Does not block beyond the exec.
   static ChildProcess start(const ChildOptions& options);
 
   ChildProcess(ChildProcess&& other) noexcept;
@@ -73,7 +75,7 @@ class ChildProcess {
   ~ChildProcess();
 
   pid_t pid() const { return pid_; }
-  // The watchdog process start() forked (die_with_parent), -1 if none or already reaped. A
+  // The watchdog process start() cloned (die_with_parent), -1 if none or already reaped. A
   // subreaper that sweeps its children must leave it alone.
   pid_t watchdog_pid() const { return watchdog_pid_; }
   // Whether the child has ended (reaps it then; non-blocking).
@@ -100,7 +102,9 @@ class ChildProcess {
   pid_t pid_ = -1;
   pid_t watchdog_pid_ = -1;
   int pidfd_ = -1;
-  int watchdog_pipe_ = -1;  // our end; closing it (or dying) fires the watchdog
+  int watchdog_pipe_ = -1;          // our end; closing it (or dying) fires the watchdog
+  void* watchdog_stack_ = nullptr;  // the watchdog runs in our memory, on this mapping
+  size_t watchdog_stack_size_ = 0;
   bool own_group_ = false;
   std::optional<ExitStatus> status_;
 };

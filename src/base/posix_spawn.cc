@@ -1,9 +1,11 @@
-// Child processes: fork/exec into a new process group, a watchdog that kills the group if
+// Child processes: clone/exec into a new process group, a watchdog that kills the group if
 // we die, pidfd-based waiting, and signal forwarding. The contract is include/warden/process.h.
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,6 +15,10 @@
 #include <atomic>
 #include <cstring>
 #include <optional>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #include "posix_internal.h"
 #include "warden/error.h"
@@ -26,14 +32,61 @@ using internal::throw_errno;
 
 namespace {
 
-// The child's side between fork and exec: async-signal-safe calls only (the parent may have
-// threads holding malloc's lock).
-[[noreturn]] void exec_child(const ChildOptions& options, char* const* argv, char* const* envp,
-                             pid_t parent, int error_pipe, int go_pipe) {
-  // Every signal is blocked since before fork (start() does that). Our handlers are the
+// The child side runs in our address space (clone with CLONE_VM, see start()): it must not
+// leave AddressSanitizer's stack poison behind on a stack we unmap and may map again later.
+#if defined(__SANITIZE_ADDRESS__)
+#define WARDEN_CHILD_SIDE __attribute__((no_sanitize("address")))
+#else
+#define WARDEN_CHILD_SIDE
+#endif
+
+// A system call that never writes errno. The watchdog shares our memory and, since it has no
+// thread of its own, our calling thread's errno: a failing libc call there could change the
+// errno one of our threads is about to read.
+WARDEN_CHILD_SIDE long raw_syscall(long number, long a = 0, long b = 0, long c = 0) {
+#if defined(__x86_64__)
+  long result;
+  asm volatile("syscall"
+               : "=a"(result)
+               : "a"(number), "D"(a), "S"(b), "d"(c)
+               : "rcx", "r11", "memory");
+  return result;
+#elif defined(__aarch64__)
+  register long x8 asm("x8") = number;
+  register long x0 asm("x0") = a;
+  register long x1 asm("x1") = b;
+  register long x2 asm("x2") = c;
+  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+  return x0;
+#else
+  // Elsewhere libc's wrapper, errno and all: the race above needs a failing call in the
+  // watchdog while we run, which only happens once the group it guards is gone.
+  return ::syscall(number, a, b, c);
+#endif
+}
+
+// What the job's side needs from start(); it lives on start()'s stack, which stays put while
+// the job runs on its own (CLONE_VFORK suspends us until it has exec'ed or exited).
+struct JobLaunch {
+  const ChildOptions* options;
+  char* const* argv;
+  char* const* envp;
+  pid_t parent;
+  int watch_fd;    // the watchdog's pipe: the job writes its pid there first; -1 if unwatched
+  int exec_errno;  // set by the job when exec fails
+};
+
+// The job's side between clone and exec: async-signal-safe calls only (another thread of ours
+// may hold malloc's lock), no allocation, and nothing written outside this stack but
+// launch->exec_errno.
+WARDEN_CHILD_SIDE int exec_child(void* arg) {
+  JobLaunch* launch = static_cast<JobLaunch*>(arg);
+  const ChildOptions& options = *launch->options;
+  // Every signal is blocked since before clone (start() does that). Our handlers are the
   // parent's (a SignalForwarder's would pass a signal meant for the command to whatever
   // target the parent's copy names, or swallow it): back to the default before anything can
   // be delivered, so a signal sent to the new group before exec acts on it as on the command.
+  // (Without CLONE_SIGHAND the handler table is the child's own copy.)
   for (int signal = 1; signal < NSIG; ++signal) {
     struct sigaction current;
     if (signal == SIGKILL || signal == SIGSTOP) continue;
@@ -42,84 +95,116 @@ namespace {
         (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN)) {
       continue;
     }
-    struct sigaction fallback;
-    std::memset(&fallback, 0, sizeof fallback);
+    struct sigaction fallback = {};
     fallback.sa_handler = SIG_DFL;
     sigemptyset(&fallback.sa_mask);
     ::sigaction(signal, &fallback, nullptr);
   }
-  // Drop the parent's descriptors at once, not at exec: until exec (which waits for the
-  // watchdog) a copy of a lock fd here would keep its OFD lock held, so a holder killed in
-  // that window would look alive. Every fd but stdio, our pipes and inherit_fds is
-  // close-on-exec anyway (the POSIX layer opens them so), so closing early changes nothing.
-  int keep[64];
-  size_t kept = 0;
-  for (int fd : {error_pipe, go_pipe}) {
-    if (fd > 2) keep[kept++] = fd;
-  }
-  for (int fd : options.inherit_fds) {
-    if (fd > 2 && kept < sizeof keep / sizeof keep[0]) keep[kept++] = fd;
-  }
-  for (size_t i = 1; i < kept; ++i) {  // insertion sort: no allocation after fork
-    for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) std::swap(keep[j - 1], keep[j]);
-  }
-  unsigned next = 3;
-  for (size_t i = 0; i < kept; ++i) {
-    if (static_cast<unsigned>(keep[i]) > next) ::close_range(next, keep[i] - 1, 0);
-    next = std::max(next, static_cast<unsigned>(keep[i]) + 1);
-  }
-  ::close_range(next, ~0U, 0);
   if (options.own_process_group) ::setpgid(0, 0);
   if (options.die_with_parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The parent may have died before prctl: then nobody would ever send the signal.
-    if (::getppid() != parent) ::_exit(137);
+    if (::getppid() != launch->parent) ::_exit(137);
   }
-  if (go_pipe >= 0) {
-    // Run nothing until the watchdog exists: a parent killed in between would otherwise
-    // leave a command (and whatever it starts) running with no one to stop it.
-    char go = 0;
-    ssize_t n;
-    do {
-      n = ::read(go_pipe, &go, 1);
-    } while (n < 0 && errno == EINTR);
-    if (n != 1) ::_exit(137);
+  if (launch->watch_fd >= 0) {
+    // Tell the watchdog which group to guard before anything runs: from here on a parent
+    // killed at any moment leaves nothing of the command running.
+    pid_t self = ::getpid();
+    if (::write(launch->watch_fd, &self, sizeof self) != static_cast<ssize_t>(sizeof self)) {
+      ::_exit(137);
+    }
   }
+  // Drop the parent's descriptors at once, not at exec: a copy of a lock fd here would keep
+  // its OFD lock held. Every fd but stdio and inherit_fds is close-on-exec anyway (the POSIX
+  // layer opens them so), so closing early changes nothing.
+  int keep[64];
+  size_t kept = 0;
+  for (int fd : options.inherit_fds) {
+    if (fd > 2 && kept < sizeof keep / sizeof keep[0]) keep[kept++] = fd;
+  }
+  for (size_t i = 1; i < kept; ++i) {  // insertion sort: no allocation here
+    for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
+      int moved = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = moved;
+    }
+  }
+  unsigned next = 3;
+  for (size_t i = 0; i < kept; ++i) {
+    const unsigned fd = static_cast<unsigned>(keep[i]);
+    if (fd > next) ::close_range(next, fd - 1, 0);
+    if (fd + 1 > next) next = fd + 1;
+  }
+  ::close_range(next, ~0U, 0);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int fd : options.inherit_fds) ::fcntl(fd, F_SETFD, 0);
-  ::execvpe(argv[0], argv, envp);
-  int saved = errno;
-  ssize_t ignored = ::write(error_pipe, &saved, sizeof saved);
-  (void)ignored;
+  ::execvpe(launch->argv[0], launch->argv, launch->envp);
+  launch->exec_errno = errno;
   ::_exit(127);
 }
 
-// The watchdog: blocks on a pipe whose only writer is the parent; EOF means the parent is
-// gone (or let go of the child on purpose), so the child's group is killed. It is a member
-// of that group itself: a group id stays reserved while any member lives, so however long
-// the watchdog waits (a forked copy of the parent can hold the pipe open long after the
-// parent died and init reaped the child), `group` can never have been reused by an
-// unrelated process group when it fires. Killing the group kills the watchdog with it.
-[[noreturn]] void run_watchdog(int read_end, pid_t group) {
-  sigset_t all;
-  sigfillset(&all);
-  ::sigprocmask(SIG_SETMASK, &all, nullptr);  // a terminal's Ctrl-C must not kill the watchdog
-  ::setpgid(0, group);                        // the parent does it too: no race either way
+// The watchdog: reads the group to guard from a pipe whose writers are the job (its pid, once)
+// and us (never a byte, only our end held open), then blocks until EOF, which means we are
+// gone (or let go of the job on purpose), and kills the group. It joins that group itself: a
+// group id stays reserved while any member lives, so however long the watchdog waits (a
+// forked copy of us can hold the pipe open long after we died and init reaped the job),
+// `group` can never have been reused by an unrelated process group when it fires; if the
+// group is already gone when it tries to join, it guards nothing and never signals. Killing
+// the group kills the watchdog with it.
+//
+// It shares our memory (clone with CLONE_VM: no page tables copied, none torn down, which is
+// most of what a fork costs) and touches nothing of it but its own stack: raw system calls
+// only, every signal blocked since clone (a terminal's Ctrl-C must not kill it).
+WARDEN_CHILD_SIDE int run_watchdog(void* arg) {
+  const int read_end = static_cast<int>(reinterpret_cast<intptr_t>(arg));
   // Keep no other fd: an inherited lock fd would keep an OFD lock alive after its release.
-  if (read_end != 3) {
-    ::dup2(read_end, 3);
+  if (read_end != 3) raw_syscall(SYS_dup3, read_end, 3, 0);
+  raw_syscall(SYS_close_range, 0, 2, 0);
+  raw_syscall(SYS_close_range, 4, ~0U, 0);
+  pid_t group = 0;
+  size_t got = 0;
+  while (got < sizeof group) {
+    long n = raw_syscall(SYS_read, 3, reinterpret_cast<long>(&group) + static_cast<long>(got),
+                         static_cast<long>(sizeof group - got));
+    if (n <= 0) raw_syscall(SYS_exit_group, 0);  // we are gone before the job started
+    got += static_cast<size_t>(n);
   }
-  ::close_range(0, 2, 0);
-  ::close_range(4, ~0U, 0);
+  if (raw_syscall(SYS_setpgid, 0, group) != 0) raw_syscall(SYS_exit_group, 0);
   char byte;
-  while (::read(3, &byte, 1) != 0) {
-    if (errno != EINTR && errno != EAGAIN) break;
+  while (raw_syscall(SYS_read, 3, reinterpret_cast<long>(&byte), 1) > 0) {
   }
-  ::kill(-group, SIGKILL);
-  ::_exit(0);
+  raw_syscall(SYS_kill, -group, SIGKILL);
+  raw_syscall(SYS_exit_group, 0);
+  return 0;
 }
+
+// An anonymous mapping for a clone child's stack. Owned by whoever holds it; the mapping must
+// outlive the child that runs on it.
+struct ChildStack {
+  void* base = nullptr;
+  size_t size = 0;
+
+  static ChildStack map(size_t size, const std::string& command) {
+    void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) throw_errno("map a stack to start", command, errno);
+    return ChildStack{base, size};
+  }
+  // The highest address: stacks grow down on every architecture we build for.
+  void* top() const { return static_cast<char*>(base) + size; }
+  static void unmap(void* base, size_t size) noexcept {
+    if (base == nullptr) return;
+#if defined(__SANITIZE_ADDRESS__)
+    __asan_unpoison_memory_region(base, size);
+#endif
+    ::munmap(base, size);
+  }
+};
+
+constexpr size_t kJobStackBytes = 256 * 1024;  // execvpe's PATH search and script fallback
+constexpr size_t kWatchdogStackBytes = 64 * 1024;
 
 ExitStatus decode_status(int status) {
   ExitStatus result;
@@ -175,85 +260,59 @@ ChildProcess ChildProcess::start(const ChildOptions& options) {
   std::vector<char*> argv = pointers(argv_strings);
   std::vector<char*> envp = pointers(env_strings);
   const std::string command = options.argv[0];
-
   const bool watched = options.die_with_parent && options.own_process_group;
-  int error_pipe[2];
-  if (::pipe2(error_pipe, O_CLOEXEC) != 0) throw_errno("create pipe for", command, errno);
-  int go_pipe[2] = {-1, -1};
-  if (watched && ::pipe2(go_pipe, O_CLOEXEC) != 0) {
-    int saved = errno;
-    ::close(error_pipe[0]);
-    ::close(error_pipe[1]);
-    throw_errno("create pipe for", command, saved);
-  }
-  const pid_t parent = ::getpid();
-  // Signals stay blocked across both forks (restored in the parent once they are done): the
-  // child resets its inherited handlers before it unblocks (see exec_child), and the
-  // watchdog never runs a handler of ours.
+
+  ChildProcess child;
+  child.own_group_ = options.own_process_group;
+  // Signals stay blocked across both clones (restored once they are done): the job resets
+  // its inherited handlers before it unblocks (see exec_child), and the watchdog never
+  // unblocks at all.
   std::optional<BlockAllSignals> blocked;
   blocked.emplace();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int saved = errno;
-    for (int fd : {error_pipe[0], error_pipe[1], go_pipe[0], go_pipe[1]}) {
-      if (fd >= 0) ::close(fd);
-    }
-    throw_errno("fork for", command, saved);
-  }
-  if (pid == 0) {
-    ::close(error_pipe[0]);
-    if (go_pipe[1] >= 0) ::close(go_pipe[1]);
-    exec_child(options, argv.data(), envp.data(), parent, error_pipe[1], go_pipe[0]);
-  }
-  ::close(error_pipe[1]);
-  if (go_pipe[0] >= 0) ::close(go_pipe[0]);
-  ChildProcess child;
-  child.pid_ = pid;
-  child.own_group_ = options.own_process_group;
-  if (options.own_process_group) ::setpgid(pid, pid);  // both sides set it: no race on signals
-
+  int watch_pipe[2] = {-1, -1};
   if (watched) {
-    // The watchdog first, then the go: the child execs only once someone will stop its group
-    // if we die (closing go_pipe without a byte, by our death, makes it exit unexec'ed).
-    int watch_pipe[2];
-    if (::pipe2(watch_pipe, O_CLOEXEC) != 0) {
-      int saved = errno;
-      ::close(go_pipe[1]);
-      ::close(error_pipe[0]);
-      throw_errno("create pipe for", command, saved);
-    }
-    pid_t watchdog = ::fork();
-    if (watchdog < 0) {
-      int saved = errno;
+    // The watchdog first: the job tells it its pid before it execs, so there is no moment
+    // at which the command runs and our death would leave it unguarded.
+    if (::pipe2(watch_pipe, O_CLOEXEC) != 0) throw_errno("create pipe for", command, errno);
+    ChildStack stack;
+    try {
+      stack = ChildStack::map(kWatchdogStackBytes, command);
+    } catch (...) {
       ::close(watch_pipe[0]);
       ::close(watch_pipe[1]);
-      ::close(go_pipe[1]);
-      ::close(error_pipe[0]);
-      throw_errno("fork watchdog for", command, saved);
+      throw;
     }
-    if (watchdog == 0) {
-      ::close(watch_pipe[1]);
-      run_watchdog(watch_pipe[0], pid);
-    }
+    pid_t watchdog = ::clone(run_watchdog, stack.top(), CLONE_VM | SIGCHLD,
+                             reinterpret_cast<void*>(static_cast<intptr_t>(watch_pipe[0])));
+    int saved = errno;
     ::close(watch_pipe[0]);
-    ::setpgid(watchdog, pid);  // in the child's group before start() returns (see run_watchdog)
+    if (watchdog < 0) {
+      ::close(watch_pipe[1]);
+      ChildStack::unmap(stack.base, stack.size);
+      throw_errno("start the watchdog for", command, saved);
+    }
     child.watchdog_pid_ = watchdog;
     child.watchdog_pipe_ = watch_pipe[1];
-    const char go = 1;
-    ssize_t ignored = ::write(go_pipe[1], &go, 1);
-    (void)ignored;
-    ::close(go_pipe[1]);
+    child.watchdog_stack_ = stack.base;
+    child.watchdog_stack_size_ = stack.size;
   }
+
+  // The job: CLONE_VM | CLONE_VFORK, as posix_spawn does it: no page tables copied and none
+  // copied on write afterwards, and we resume once it has exec'ed (or failed to).
+  JobLaunch launch{&options, argv.data(), envp.data(), ::getpid(), child.watchdog_pipe_, 0};
+  ChildStack stack = ChildStack::map(kJobStackBytes, command);  // child's destructor reaps
+  pid_t pid = ::clone(exec_child, stack.top(), CLONE_VM | CLONE_VFORK | SIGCHLD, &launch);
+  int saved = errno;
+  ChildStack::unmap(stack.base, stack.size);
+  if (pid < 0) throw_errno("start", command, saved);  // ~ChildProcess reaps the watchdog
+  child.pid_ = pid;
+  if (options.own_process_group) ::setpgid(pid, pid);  // both sides set it: no race on signals
+  // In the job's group while we still hold its zombie, whatever the watchdog did yet.
+  if (child.watchdog_pid_ > 0) ::setpgid(child.watchdog_pid_, pid);
   blocked.reset();
 
-  // exec succeeded iff the close-on-exec pipe closes without a word.
-  int exec_errno = 0;
-  ssize_t n;
-  do {
-    n = ::read(error_pipe[0], &exec_errno, sizeof exec_errno);
-  } while (n < 0 && errno == EINTR);
-  ::close(error_pipe[0]);
-  if (n == static_cast<ssize_t>(sizeof exec_errno)) {
+  if (launch.exec_errno != 0) {
+    const int exec_errno = launch.exec_errno;
     child.reap_watchdog();  // before the child's pid (its group id) can be reused
     int status;
     ::waitpid(pid, &status, 0);
@@ -274,12 +333,16 @@ ChildProcess::ChildProcess(ChildProcess&& other) noexcept
       watchdog_pid_(other.watchdog_pid_),
       pidfd_(other.pidfd_),
       watchdog_pipe_(other.watchdog_pipe_),
+      watchdog_stack_(other.watchdog_stack_),
+      watchdog_stack_size_(other.watchdog_stack_size_),
       own_group_(other.own_group_),
       status_(other.status_) {
   other.pid_ = -1;
   other.watchdog_pid_ = -1;
   other.pidfd_ = -1;
   other.watchdog_pipe_ = -1;
+  other.watchdog_stack_ = nullptr;
+  other.watchdog_stack_size_ = 0;
 }
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
@@ -312,6 +375,10 @@ void ChildProcess::reap_watchdog() noexcept {
     ::close(watchdog_pipe_);
     watchdog_pipe_ = -1;
   }
+  // Only now that it is reaped: it ran on this stack until it died.
+  ChildStack::unmap(watchdog_stack_, watchdog_stack_size_);
+  watchdog_stack_ = nullptr;
+  watchdog_stack_size_ = 0;
 }
 
 bool ChildProcess::finished() {
