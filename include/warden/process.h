@@ -85,6 +85,11 @@ class ChildProcess {
   // Waits up to timeout; nullopt when it is still running then. Blocks (poll on a pidfd:
   // returns the moment the child ends, no polling interval).
   std::optional<ExitStatus> wait_for(std::chrono::milliseconds timeout);
+  // The same, but also returns nullopt early, having drained it, once `wake_fd` (a
+  // non-blocking pipe's read end, such as SignalForwarder::wake_fd(); -1 for none) is
+  // readable: a supervisor sleeps until the child ends, a signal comes or its own deadline,
+  // instead of waking on a fixed interval. Throws IoError if poll fails.
+  std::optional<ExitStatus> wait_for(std::chrono::milliseconds timeout, int wake_fd);
   // Sends a signal to the child's process group (or the child alone without one). No-op
   // once reaped. Never throws.
   void signal_group(int signal) noexcept;
@@ -112,7 +117,8 @@ class ChildProcess {
 // While alive, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this process
 // are passed to the child's process group instead of acting on us (the runner outlives the
 // child's reaction and reports its exit code). The previous handlers come back on
-// destruction. One forwarder at a time per process (a second one throws InvalidArgumentError).
+// destruction. One forwarder at a time per process (a second one throws InvalidArgumentError;
+// IoError if its wake pipe cannot be made).
 //
 // The trap it closes: a runner that installs its handlers only after start() dies of a
 // SIGTERM that arrives while the child is being started (the default action), leaving the
@@ -135,6 +141,14 @@ class SignalForwarder {
   void stop_forwarding() noexcept;
   // The last signal caught (forwarded or not), 0 if none.
   int last_forwarded() const;
+  // A non-blocking pipe's read end that becomes readable whenever a signal is caught (the
+  // handler writes to it), for ChildProcess::wait_for(timeout, wake_fd). Valid while the
+  // forwarder lives.
+  int wake_fd() const noexcept { return wake_read_; }
+
+ private:
+  int wake_read_ = -1;
+  int wake_write_ = -1;
 };
 
 // Text for a signal number ("SIGTERM"), for messages.

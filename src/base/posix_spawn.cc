@@ -403,17 +403,28 @@ bool ChildProcess::finished() {
 }
 
 std::optional<ExitStatus> ChildProcess::wait_for(std::chrono::milliseconds timeout) {
+  return wait_for(timeout, -1);
+}
+
+std::optional<ExitStatus> ChildProcess::wait_for(std::chrono::milliseconds timeout, int wake_fd) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     if (finished()) return status_;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    // Rounded up: a deadline less than a millisecond away is slept to, not spun on.
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
-    struct pollfd entry {
-      pidfd_, POLLIN, 0
-    };
-    int n = ::poll(&entry, 1, static_cast<int>(std::min<int64_t>(left.count(), 1 << 30)));
+    struct pollfd entries[2] = {{pidfd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    int n = ::poll(entries, wake_fd >= 0 ? 2 : 1,
+                   static_cast<int>(std::min<int64_t>(left.count(), 1 << 30)));
     if (n < 0 && errno != EINTR) throw_errno("poll child", std::to_string(pid_), errno);
+    if (n > 0 && wake_fd >= 0 && (entries[1].revents & POLLIN)) {
+      char drained[64];
+      while (::read(wake_fd, drained, sizeof drained) > 0) {
+      }
+      if (finished()) return status_;
+      return std::nullopt;
+    }
   }
 }
 
@@ -453,6 +464,7 @@ std::atomic<pid_t> g_forward_target{0};  // negative: a process group; 0: record
 std::atomic<int> g_last_forwarded{0};
 std::atomic<int> g_pending{0};  // caught, not yet passed on
 std::atomic<bool> g_forwarder_active{false};
+std::atomic<int> g_wake_write{-1};  // the active forwarder's wake pipe
 struct sigaction g_previous[kForwardedCount];
 
 // Whoever takes the pending signal out of g_pending sends it: either the handler (it saw a
@@ -466,6 +478,11 @@ void forward_signal(int signal) {
   if (target != 0) {
     if (int pending = g_pending.exchange(0)) ::kill(target, pending);
   }
+  // Wakes a supervisor in wait_for(timeout, wake_fd); a full pipe already wakes it.
+  if (int wake = g_wake_write.load(); wake >= 0) {
+    const char byte = 1;
+    [[maybe_unused]] ssize_t written = ::write(wake, &byte, 1);
+  }
   errno = saved;
 }
 
@@ -478,6 +495,15 @@ SignalForwarder::SignalForwarder() {
   g_forward_target.store(0);
   g_last_forwarded.store(0);
   g_pending.store(0);
+  int wake[2];
+  if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    int saved = errno;
+    g_forwarder_active.store(false);
+    throw_errno("forward signals: create the wake pipe", "", saved);
+  }
+  wake_read_ = wake[0];
+  wake_write_ = wake[1];
+  g_wake_write.store(wake_write_);
   struct sigaction action;
   std::memset(&action, 0, sizeof action);
   action.sa_handler = forward_signal;
@@ -509,6 +535,9 @@ SignalForwarder::~SignalForwarder() {
   }
   g_forward_target.store(0);
   g_pending.store(0);
+  g_wake_write.store(-1);
+  ::close(wake_read_);
+  ::close(wake_write_);
   g_forwarder_active.store(false);
 }
 

@@ -96,20 +96,20 @@ bool is_stop_signal(int signal) {
 }
 
 // Waits for the job; on timeout stops its group; a forwarded signal starts the kill-after
-// clock too, so a job that ignores it cannot hold the guard forever.
+// clock too, so a job that ignores it cannot hold the guard forever. Sleeps until the job
+// ends, a signal is caught or a deadline comes: no periodic wake-ups while a long job runs.
 void supervise(ChildProcess& child, const SignalForwarder& forwarder,
                const GuardRunOptions& options, GuardRunResult& result, const Say& say) {
   const auto started = SteadyClock::now();
   std::optional<SteadyClock::time_point> kill_at;
-  constexpr auto kSlice = std::chrono::milliseconds(50);
   for (;;) {
-    auto wait = kSlice;
-    if (options.timeout) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(started + *options.timeout -
-                                                                        SteadyClock::now());
-      wait = std::clamp(left, std::chrono::milliseconds(0), kSlice);
-    }
-    if (auto status = child.wait_for(wait)) {
+    const auto now = SteadyClock::now();
+    auto next = now + std::chrono::hours(24);
+    if (options.timeout && !result.guard_signal) next = std::min(next, started + *options.timeout);
+    if (kill_at) next = std::min(next, *kill_at);
+    auto wait = std::max(std::chrono::ceil<std::chrono::milliseconds>(next - now),
+                         std::chrono::milliseconds(0));
+    if (auto status = child.wait_for(wait, forwarder.wake_fd())) {
       result.job_exit_code = status->exited ? status->code : -1;
       result.job_signal = status->exited ? 0 : status->signal;
       return;

@@ -153,8 +153,11 @@ TEST(GuardCleanup, LeavesAProcessThatOnlyHasTheFileOpenAlone) {
   TempDir dir;
   const std::string db = dir / "f.duckdb";
   testing::spit(db, "");
-  Child reader = Child::spawn({"/bin/sh", "-c", "exec 3<\"$DB\"; touch \"$READY\"; exec sleep 300"},
-                              {{"DB", db}, {"READY", dir / "ready"}});
+  // touch must not inherit fd 3: while it runs it would be a second process with the file open
+  // (CI saw two holders), and the test counts exactly one.
+  Child reader =
+      Child::spawn({"/bin/sh", "-c", "exec 3<\"$DB\"; touch \"$READY\" 3<&-; exec sleep 300"},
+                   {{"DB", db}, {"READY", dir / "ready"}});
   ASSERT_TRUE(testing::wait_until([&] { return fs::exists(dir / "ready"); }));
   GuardStatus status = inspect_guard(db);
   EXPECT_FALSE(status.held());

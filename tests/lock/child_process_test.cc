@@ -75,6 +75,29 @@ TEST(ChildProcessTest, ForwardedSignalReachesTheChildGroup) {
   EXPECT_EQ(slurp(got), "usr1\n");
 }
 
+TEST(ChildProcessTest, WaitForReturnsEarlyWhenTheForwarderCatchesASignal) {
+  TempDir dir;
+  std::string ready = dir / "ready";
+  ChildProcess child = ChildProcess::start(
+      {.argv = {"sh", "-c", "trap '' USR1; touch " + ready + "; while true; do sleep 0.05; done"}});
+  SignalForwarder forward(child);
+  ASSERT_TRUE(wait_until([&] { return stat_path(ready).has_value(); }));
+  std::thread sender([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ::kill(::getpid(), SIGUSR1);
+  });
+  // An hour-long wait that comes back still running can only have been woken by the signal.
+  auto status = child.wait_for(std::chrono::hours(1), forward.wake_fd());
+  sender.join();
+  EXPECT_FALSE(status.has_value());
+  EXPECT_EQ(forward.last_forwarded(), SIGUSR1);
+  EXPECT_FALSE(child.wait_for(std::chrono::milliseconds(0)).has_value());
+  // The wake byte was drained: a short wait now runs to its timeout and still finds it running.
+  EXPECT_FALSE(child.wait_for(std::chrono::milliseconds(20), forward.wake_fd()).has_value());
+  auto stopped = child.terminate_group(std::chrono::seconds(5));
+  EXPECT_EQ(stopped.status.signal, SIGTERM);
+}
+
 TEST(ChildProcessTest, InheritedFdIsOpenInTheChildAndOthersAreNot) {
   TempDir dir;
   UniqueFd kept = open_read_write(dir / "kept");
