@@ -1,13 +1,18 @@
 // sql::Database over SQLite: the embedded store, one file next to the data, shared by the
 // processes of one host (WAL journal, writers serialised by BEGIN IMMEDIATE).
+#include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include "lazy_sqlite.h"
 #include "warden/sql.h"
 
 namespace warden::sql {
 namespace {
+
+// How long a statement waits for another connection's lock before it fails with SQLITE_BUSY.
+constexpr std::chrono::milliseconds kBusyTimeout{30000};
 
 // A functor, not &sqlite3_finalize: SQLite is resolved lazily (lazy_sqlite.h), only by calls.
 struct StatementFinalizer {
@@ -69,11 +74,11 @@ class SqliteDatabase : public Database {
                          " (check that the directory exists and is writable)",
                      sqlite_code_name(rc));
     }
-    sqlite3_busy_timeout(db_, 30000);
+    sqlite3_busy_timeout(db_, static_cast<int>(kBusyTimeout.count()));
     try {
       // journal_mode is the first statement that reads the file: a file that is not a
       // SQLite database fails here, not later in the middle of some work.
-      query("PRAGMA journal_mode=WAL", {});
+      enter_wal_mode();
       query("PRAGMA synchronous=FULL", {});
       ensure_schema(
           "CREATE TABLE IF NOT EXISTS warden_tokens (id INTEGER PRIMARY KEY CHECK (id = 1), "
@@ -177,6 +182,25 @@ class SqliteDatabase : public Database {
     int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
     if (error) sqlite3_free(error);
     if (rc != SQLITE_OK) fail(rc, sql);
+  }
+
+  // Switching a new file to WAL takes an exclusive lock. When several connections switch at
+  // the same moment (processes opening one new store together), SQLite answers SQLITE_BUSY at
+  // once instead of calling the busy handler, because waiting could deadlock them. The loser
+  // waits out the winner here, within the same busy timeout; by then the file is in WAL mode
+  // and the pragma is a no-op.
+  void enter_wal_mode() {
+    const auto deadline = std::chrono::steady_clock::now() + kBusyTimeout;
+    for (;;) {
+      try {
+        query("PRAGMA journal_mode=WAL", {});
+        return;
+      } catch (const SqlError& e) {
+        if (e.code() != ErrorCode::kUnavailable || std::chrono::steady_clock::now() >= deadline)
+          throw;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
 
   void rollback() noexcept {
