@@ -34,6 +34,11 @@ std::string sha256_hex(std::string_view data);
 // the baseline); every variant gives the same value. Never fails.
 uint64_t xxh3_64(const void* data, size_t size);
 
+// Copies `size` bytes from src to dst and returns xxh3_64(src, size), in one pass over the
+// data (each 64-byte stripe is stored as it is hashed): cheaper than memcpy then xxh3_64.
+// The ranges must not overlap. Same kernel choice as xxh3_64(). Never fails.
+uint64_t xxh3_64_copy(void* dst, const void* src, size_t size);
+
 // Incremental 64-bit XXH3: update() in pieces of any size gives the same digest() as
 // xxh3_64() over the concatenation. Same kernel choice as xxh3_64(). Not thread-safe; lives on
 // the stack (no allocation). Never fails.

@@ -69,7 +69,8 @@ std::string sha256_hex(std::string_view data) {
   extern "C" unsigned long long warden_xxh3_oneshot_##isa(const void* data, size_t size); \
   extern "C" void warden_xxh3_reset_##isa(void* state);                                   \
   extern "C" void warden_xxh3_update_##isa(void* state, const void* data, size_t size);   \
-  extern "C" unsigned long long warden_xxh3_digest_##isa(const void* state);
+  extern "C" unsigned long long warden_xxh3_digest_##isa(const void* state);              \
+  extern "C" unsigned long long warden_xxh3_copy_##isa(void* dst, const void* src, size_t size);
 WARDEN_DECLARE_XXH3_KERNEL(generic)
 WARDEN_DECLARE_XXH3_KERNEL(avx2)
 WARDEN_DECLARE_XXH3_KERNEL(avx512)
@@ -82,15 +83,27 @@ struct Xxh3Kernel {
   void (*reset)(void*);
   void (*update)(void*, const void*, size_t);
   unsigned long long (*digest)(const void*);
+  unsigned long long (*copy)(void*, const void*, size_t);
 };
 
-constexpr Xxh3Kernel kGenericKernel{"generic", warden_xxh3_oneshot_generic,
-                                    warden_xxh3_reset_generic, warden_xxh3_update_generic,
-                                    warden_xxh3_digest_generic};
-constexpr Xxh3Kernel kAvx2Kernel{"avx2", warden_xxh3_oneshot_avx2, warden_xxh3_reset_avx2,
-                                 warden_xxh3_update_avx2, warden_xxh3_digest_avx2};
-constexpr Xxh3Kernel kAvx512Kernel{"avx512", warden_xxh3_oneshot_avx512, warden_xxh3_reset_avx512,
-                                   warden_xxh3_update_avx512, warden_xxh3_digest_avx512};
+constexpr Xxh3Kernel kGenericKernel{"generic",
+                                    warden_xxh3_oneshot_generic,
+                                    warden_xxh3_reset_generic,
+                                    warden_xxh3_update_generic,
+                                    warden_xxh3_digest_generic,
+                                    warden_xxh3_copy_generic};
+constexpr Xxh3Kernel kAvx2Kernel{"avx2",
+                                 warden_xxh3_oneshot_avx2,
+                                 warden_xxh3_reset_avx2,
+                                 warden_xxh3_update_avx2,
+                                 warden_xxh3_digest_avx2,
+                                 warden_xxh3_copy_avx2};
+constexpr Xxh3Kernel kAvx512Kernel{"avx512",
+                                   warden_xxh3_oneshot_avx512,
+                                   warden_xxh3_reset_avx512,
+                                   warden_xxh3_update_avx512,
+                                   warden_xxh3_digest_avx512,
+                                   warden_xxh3_copy_avx512};
 
 Xxh3Kernel choose_xxh3_kernel() {
 #if defined(__x86_64__) && defined(WARDEN_XXH3_X86_KERNELS)
@@ -109,6 +122,9 @@ const Xxh3Kernel& xxh3_kernel() {
 }  // namespace
 
 uint64_t xxh3_64(const void* data, size_t size) { return xxh3_kernel().oneshot(data, size); }
+uint64_t xxh3_64_copy(void* dst, const void* src, size_t size) {
+  return xxh3_kernel().copy(dst, src, size);
+}
 
 Xxh3::Xxh3() { xxh3_kernel().reset(state_); }
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>  // libxxhash: the reference for warden's own XXH3 kernels
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -27,6 +28,9 @@ TEST(Checksum, StreamingFileMatchesOneShot) {
 extern "C" unsigned long long warden_xxh3_oneshot_generic(const void* data, size_t size);
 extern "C" unsigned long long warden_xxh3_oneshot_avx2(const void* data, size_t size);
 extern "C" unsigned long long warden_xxh3_oneshot_avx512(const void* data, size_t size);
+extern "C" unsigned long long warden_xxh3_copy_generic(void* dst, const void* src, size_t size);
+extern "C" unsigned long long warden_xxh3_copy_avx2(void* dst, const void* src, size_t size);
+extern "C" unsigned long long warden_xxh3_copy_avx512(void* dst, const void* src, size_t size);
 
 std::vector<unsigned char> random_bytes(size_t size, unsigned seed) {
   std::mt19937 rng(seed);
@@ -52,6 +56,55 @@ TEST(Checksum, Xxh3KernelsMatchTheReferenceAtEverySizeClass) {
       EXPECT_EQ(warden_xxh3_oneshot_avx512(bytes.data(), size), reference) << size;
     }
 #endif
+  }
+}
+
+// The producer's copy+hash must store exactly the payload and give the checksum the consumer
+// recomputes with xxh3_64: at every size class, at offsets across XXH3's 1024-byte blocks,
+// on every kernel, into a 64-byte aligned dst (large payloads take the cache-bypassing
+// stripe loop) and a misaligned one (the piecewise copy), leaving the bytes around it alone.
+TEST(Checksum, Xxh3CopyCopiesExactlyAndMatchesTheReferenceOnEveryKernel) {
+  using Copy = unsigned long long (*)(void*, const void*, size_t);
+  std::vector<std::pair<const char*, Copy>> kernels{
+      {"public",
+       [](void* d, const void* s, size_t n) -> unsigned long long {
+         return xxh3_64_copy(d, s, n);
+       }},
+      {"generic", warden_xxh3_copy_generic}};
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2")) kernels.emplace_back("avx2", warden_xxh3_copy_avx2);
+  if (__builtin_cpu_supports("avx512f")) kernels.emplace_back("avx512", warden_xxh3_copy_avx512);
+#endif
+  constexpr size_t kStreamMin = 256 * 1024;  // WARDEN_XXH3_STREAM_MIN
+  std::vector<size_t> sizes{0,          1,
+                            16,         17,
+                            128,        129,
+                            240,        241,
+                            255,        256,
+                            1024,       1025,
+                            65536,      kStreamMin - 1,
+                            kStreamMin, kStreamMin + 1,
+                            (1 << 20),  (1 << 20) + 7};
+  for (size_t size = 960; size <= 2200; size += 13) sizes.push_back(size);
+  for (size_t size = kStreamMin + 960; size <= kStreamMin + 2200; size += 61) {
+    sizes.push_back(size);
+  }
+  for (size_t size : sizes) {
+    auto bytes = random_bytes(size, static_cast<unsigned>(size) + 1);
+    const uint64_t reference = XXH3_64bits(bytes.data(), size);
+    for (const auto& [name, copy] : kernels) {
+      for (size_t misalign : {0, 1}) {
+        std::vector<unsigned char> out(size + 192, 0xA5);
+        auto base = reinterpret_cast<uintptr_t>(out.data());
+        unsigned char* dst = out.data() + (64 - base % 64) + 64 + misalign;
+        const std::string where =
+            std::to_string(size) + " bytes, " + name + (misalign ? ", misaligned" : ", aligned");
+        EXPECT_EQ(copy(dst, bytes.data(), size), reference) << where;
+        EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), dst)) << where;
+        EXPECT_EQ(dst[-1], 0xA5) << where << ": wrote before the start";
+        EXPECT_EQ(dst[size], 0xA5) << where << ": wrote past the end";
+      }
+    }
   }
 }
 
