@@ -1,10 +1,12 @@
 // Processes: identity that survives pid reuse, liveness, /proc inspection; time; randomness.
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -231,19 +233,61 @@ std::string utc_stamp_for_filename(std::chrono::system_clock::time_point time) {
   return buffer;
 }
 
-uint64_t random_u64() {
-  uint64_t value = 0;
-  char* out = reinterpret_cast<char*>(&value);
+namespace {
+
+void getrandom_bytes(void* buffer, size_t size) {
+  char* out = static_cast<char*>(buffer);
   size_t got = 0;
-  while (got < sizeof value) {
-    ssize_t n = ::getrandom(out + got, sizeof value - got, 0);
+  while (got < size) {
+    ssize_t n = ::getrandom(out + got, size - got, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       internal::throw_errno("getrandom", "", errno);
     }
     got += static_cast<size_t>(n);
   }
-  return value;
+}
+
+// Bumped in every forked child, so that a child reseeds instead of repeating the numbers its
+// parent draws next (the same temp-name suffixes and nonces in two processes).
+std::atomic<uint64_t> g_fork_generation{1};
+
+// xoshiro256** (Blackman and Vigna), one per thread, seeded from getrandom.
+struct ThreadRandom {
+  uint64_t state[4] = {0, 0, 0, 0};
+  uint64_t generation = 0;
+
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t next() {
+    const uint64_t result = rotl(state[1] * 5, 7) * 9;
+    const uint64_t t = state[1] << 17;
+    state[2] ^= state[0];
+    state[3] ^= state[1];
+    state[1] ^= state[2];
+    state[0] ^= state[3];
+    state[2] ^= t;
+    state[3] = rotl(state[3], 45);
+    return result;
+  }
+};
+thread_local ThreadRandom t_random;
+
+}  // namespace
+
+uint64_t random_u64() {
+  static std::once_flag registered;
+  std::call_once(registered, [] {
+    ::pthread_atfork(nullptr, nullptr,
+                     [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+  });
+  const uint64_t generation = g_fork_generation.load(std::memory_order_relaxed);
+  if (t_random.generation != generation) {
+    do {
+      getrandom_bytes(t_random.state, sizeof t_random.state);
+    } while ((t_random.state[0] | t_random.state[1] | t_random.state[2] | t_random.state[3]) == 0);
+    t_random.generation = generation;
+  }
+  return t_random.next();
 }
 
 std::string random_uuid() {
