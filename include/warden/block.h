@@ -310,8 +310,9 @@ struct ValidationReport {
   nlohmann::json to_json() const;
 };
 // Checks the header (magic, version, geometry, checksum), every slot's control record
-// (state, length, lock owner, orphan read holds) and every committed payload's checksum.
-// With repair: recomputes checksums of committed slots whose writer is not active (taking
+// (state, length, lock owner, orphan read holds) and every committed payload's checksum,
+// including a slot whose live writer waits for its readers (reported, never repaired). With
+// repair: recomputes checksums of committed slots whose writer is not active (taking
 // the write lock itself to make sure), resets slots with an impossible state or length to
 // FREE, and frees orphan read holds; each change is a finding with repaired = true. A
 // corrupt header is never repaired. Throws IoError kNotFound for an unknown block.

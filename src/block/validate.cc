@@ -97,17 +97,32 @@ struct Validator {
 
   void check_checksum(uint32_t i) {
     SlotControl& s = segment.slot(i);
-    // Compare only a stable snapshot: the same sequence and no writer before and after.
+    // Compare only a stable snapshot, the same before and after hashing: COMMITTED, the same
+    // sequence, and either no writer or a writer still waiting for readers to drain
+    // (DRAINING): it cannot touch the payload while a read hold remains.
+    auto stable = [&] {
+      return s.state.load() == static_cast<uint32_t>(SlotState::kCommitted) &&
+             (s.write_lock.load() == 0 || s.reader_mask.load() != 0);
+    };
     uint64_t sequence = s.sequence.load();
-    if (s.write_lock.load() != 0) return;
+    if (!stable()) return;
+    const bool writer_waiting = s.write_lock.load() != 0;
     uint64_t length = s.payload_length.load();
     uint64_t recorded = s.payload_checksum.load();
     uint64_t computed = xxh3_64(segment.payload(i), length);
-    if (s.write_lock.load() != 0 || s.sequence.load() != sequence) return;
+    if (!stable() || s.sequence.load() != sequence) return;
     if (computed == recorded) return;
     std::string problem = fmt::format(
         "payload checksum mismatch (sequence {}, {} bytes: recorded {:016x}, computed {:016x})",
         sequence, length, recorded, computed);
+    if (writer_waiting) {
+      // Its readers are reading a payload that fails its checksum; the slot is the live
+      // writer's to overwrite, so repair leaves it alone.
+      add(slot_where(i), problem, false, false,
+          "not repaired: a live writer holds the slot and overwrites it once its readers "
+          "release it; rerun validate after that");
+      return;
+    }
     if (!repair) {
       add(slot_where(i), problem, true, false,
           "'validate --repair' recomputes the checksum (accepting the payload as it is now)");
@@ -164,7 +179,9 @@ struct Validator {
         add(slot_where(i), problem, true, false, "'validate --repair' releases it");
       }
     }
-    if (state != static_cast<uint32_t>(SlotState::kCommitted) || owner != 0) return;
+    // A COMMITTED slot with a live writer's lock is DRAINING: its payload is still the
+    // committed one, and check_checksum verifies it while the readers hold it.
+    if (state != static_cast<uint32_t>(SlotState::kCommitted)) return;
     uint64_t length = s.payload_length.load();
     if (length > segment.slot_size()) {
       reset_to_free(i, "payload length " + std::to_string(length) + " exceeds the slot size " +
