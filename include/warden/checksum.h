@@ -34,9 +34,11 @@ std::string sha256_hex(std::string_view data);
 // the baseline); every variant gives the same value. Never fails.
 uint64_t xxh3_64(const void* data, size_t size);
 
-// Copies `size` bytes from src to dst and returns xxh3_64(src, size), in one pass over the
-// data (each 64-byte stripe is stored as it is hashed): cheaper than memcpy then xxh3_64.
-// The ranges must not overlap. Same kernel choice as xxh3_64(). Never fails.
+// Copies `size` bytes from src to dst and returns xxh3_64(src, size): cheaper than memcpy
+// then xxh3_64. From 256 KiB, into a dst aligned to the kernel's vector width, each 64-byte
+// stripe is stored around the cache as it is hashed (one pass over memory, ended by a store
+// fence, so a later release store publishes the copy); otherwise it copies and hashes 32 KiB
+// at a time. The ranges must not overlap. Same kernel choice as xxh3_64(). Never fails.
 uint64_t xxh3_64_copy(void* dst, const void* src, size_t size);
 
 // Incremental 64-bit XXH3: update() in pieces of any size gives the same digest() as

@@ -162,7 +162,7 @@ uint64_t Producer::write(std::span<const std::byte> payload, std::chrono::millis
                                std::to_string(slot_size()));
   }
   WriteSlot target = acquire(timeout, slot);
-  // One pass over the payload: each stripe is hashed as it is stored into the slot.
+  // Copy and hash together (see xxh3_64_copy): a large payload in one pass over memory.
   uint64_t checksum = xxh3_64_copy(target.buffer().data(), payload.data(), payload.size());
   return target.commit_with_checksum(payload.size(), checksum);
 }

@@ -61,8 +61,9 @@ TEST(Checksum, Xxh3KernelsMatchTheReferenceAtEverySizeClass) {
 
 // The producer's copy+hash must store exactly the payload and give the checksum the consumer
 // recomputes with xxh3_64: at every size class, at offsets across XXH3's 1024-byte blocks,
-// on every kernel, into a 64-byte aligned dst (large payloads take the cache-bypassing
-// stripe loop) and a misaligned one (the piecewise copy), leaving the bytes around it alone.
+// on every kernel, into a dst at a 64-byte boundary (large payloads take the cache-bypassing
+// stripe loop) and 1, 16 and 32 bytes past one (each kernel's store width is 16, 32 or 64
+// bytes: a wrong alignment check shows up as a crash here), leaving the bytes around alone.
 TEST(Checksum, Xxh3CopyCopiesExactlyAndMatchesTheReferenceOnEveryKernel) {
   using Copy = unsigned long long (*)(void*, const void*, size_t);
   std::vector<std::pair<const char*, Copy>> kernels{
@@ -93,7 +94,7 @@ TEST(Checksum, Xxh3CopyCopiesExactlyAndMatchesTheReferenceOnEveryKernel) {
     auto bytes = random_bytes(size, static_cast<unsigned>(size) + 1);
     const uint64_t reference = XXH3_64bits(bytes.data(), size);
     for (const auto& [name, copy] : kernels) {
-      for (size_t misalign : {0, 1}) {
+      for (size_t misalign : {0, 1, 16, 32}) {
         std::vector<unsigned char> out(size + 192, 0xA5);
         auto base = reinterpret_cast<uintptr_t>(out.data());
         unsigned char* dst = out.data() + (64 - base % 64) + 64 + misalign;
