@@ -6,6 +6,7 @@
 #include <cstring>
 #include <set>
 
+#include "../../src/block/layout.h"
 #include "block_test_support.h"
 #include "warden/error.h"
 #include "warden/failpoint.h"
@@ -100,6 +101,43 @@ TEST(BlockRecoveryTest, ProducerKilledHoldingTheWriteLockIsStuckUntilReleaseWrit
   ASSERT_TRUE(held.has_value());
   EXPECT_EQ(text(held->data()), "after recovery");
   EXPECT_TRUE(held->verify());
+}
+
+// The write lock names its owner by pid and start time. A writer that died and whose pid now
+// belongs to a live process (here: this test, with the dead writer's other start time) is not
+// taken for alive; the lock's age is a real duration (taken 250 s ago, it says so).
+TEST(BlockRecoveryTest, AWriterWhosePidWasReusedIsNotAliveAndItsLockAgeIsReal) {
+  ScopedBlock block("reusedpid");
+  const uint64_t my_start = process_start_time(::getpid()).value();
+  const uint64_t dead_writers_start = my_start + 7;  // same pid, another process
+  {
+    auto segment = Segment::open(block.name());
+    SlotControl& slot = segment->slot(0);
+    slot.write_lock_start_time.store(dead_writers_start);
+    slot.write_lock_taken_ns.store(now_ns() - 250'000'000'000);
+    slot.state.store(static_cast<uint32_t>(SlotState::kWriting));
+    slot.write_lock.store(pack_owner(::getpid(), dead_writers_start));
+  }
+  SlotDiagnosis stuck = slot_of(block.name(), 0);
+  ASSERT_TRUE(stuck.write_lock.has_value());
+  EXPECT_EQ(stuck.write_lock->pid, ::getpid());
+  EXPECT_EQ(stuck.write_lock->start_time, dead_writers_start);
+  EXPECT_FALSE(stuck.write_lock->alive);
+  EXPECT_TRUE(stuck.write_lock->pid_reused);
+  EXPECT_GE(stuck.write_lock->held_seconds, 250.0);
+  EXPECT_LT(stuck.write_lock->held_seconds, 310.0);
+  EXPECT_TRUE(stuck.is_stuck);
+  EXPECT_TRUE(contains(stuck.stuck_reason, "is gone (pid now reused), lock held 4m 1"))
+      << stuck.stuck_reason;
+
+  auto released = release_writer(block.name(), 0);  // the live pid does not make it refuse
+  ASSERT_TRUE(released.has_value());
+  EXPECT_EQ(slot_of(block.name(), 0).state, "FREE");
+  Producer::open(block.name()).write(bytes("after reuse"), 1s, 0);
+  Consumer consumer = Consumer::open(block.name());
+  auto held = consumer.read_slot(0, 1s);
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(text(held->data()), "after reuse");
 }
 
 TEST(BlockRecoveryTest, ReleaseWriterRefusesWhileTheWriterIsAlive) {
