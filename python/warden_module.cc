@@ -77,6 +77,41 @@ class PyReadSlot {
   bool verified_;
 };
 
+// A slot held for writing from Python: `buffer` is a writable view of the slot's shared
+// memory, filled in place; commit() publishes it, abort() (or leaving a `with` block without
+// commit, or with an exception) gives it up.
+class PyWriteSlot {
+ public:
+  explicit PyWriteSlot(block::WriteSlot slot) : slot_(std::move(slot)) {}
+  uint32_t index() const { return live().index(); }
+  py::memoryview buffer() const {
+    auto bytes = live().buffer();
+    return py::memoryview::from_memory(reinterpret_cast<char*>(bytes.data()),
+                                       static_cast<py::ssize_t>(bytes.size()), false);
+  }
+  uint64_t commit(size_t length) {
+    uint64_t sequence = live().commit(length);
+    slot_.reset();
+    return sequence;
+  }
+  void abort() {
+    if (slot_) slot_->abort();
+    slot_.reset();
+  }
+
+ private:
+  const block::WriteSlot& live() const {
+    if (!slot_) {
+      throw warden::InvalidArgumentError("the write slot was already committed or aborted");
+    }
+    return *slot_;
+  }
+  block::WriteSlot& live() {
+    return const_cast<block::WriteSlot&>(static_cast<const PyWriteSlot*>(this)->live());
+  }
+  std::optional<block::WriteSlot> slot_;
+};
+
 void register_errors(py::module_& m) {
   static py::exception<warden::Error> error(m, "Error");
   static py::exception<warden::IoError> io_error(m, "IoError", error.ptr());
@@ -140,7 +175,33 @@ void define_block(py::module_& m) {
           },
           py::arg("payload"), py::arg("timeout") = 5.0, py::arg("slot") = py::none(),
           "Acquires a slot (the given one, or the best free one), copies the payload in and "
-          "commits it. Returns the sequence. Raises LockAcquisitionError on timeout.");
+          "commits it. Returns the sequence. Raises LockAcquisitionError on timeout.")
+      .def(
+          "acquire",
+          [](block::Producer& self, double timeout, std::optional<uint32_t> slot) {
+            std::optional<block::WriteSlot> taken;
+            {
+              py::gil_scoped_release unlocked;
+              taken.emplace(self.acquire(to_ms(timeout), slot));
+            }
+            return PyWriteSlot(std::move(*taken));
+          },
+          py::arg("timeout") = 5.0, py::arg("slot") = py::none(),
+          "Write-locks a slot (the given one, or the best free one) to fill in place through "
+          "its `buffer`; then commit(length) or abort(). Use it in a `with` block: leaving "
+          "it without commit aborts. Raises LockAcquisitionError on timeout.");
+
+  py::class_<PyWriteSlot>(m, "WriteSlot", "A slot held for writing.")
+      .def_property_readonly("index", &PyWriteSlot::index)
+      .def_property_readonly("buffer", &PyWriteSlot::buffer,
+                             "Writable memoryview of the whole slot (slot_size bytes); do not "
+                             "keep it past commit() or abort().")
+      .def("commit", &PyWriteSlot::commit, py::arg("length"),
+           "Publishes the first `length` bytes (checksum, next sequence); returns the sequence. "
+           "Raises InvalidArgumentError when length exceeds the slot size.")
+      .def("abort", &PyWriteSlot::abort, "Gives the slot up unpublished (it becomes FREE).")
+      .def("__enter__", [](PyWriteSlot& self) -> PyWriteSlot& { return self; })
+      .def("__exit__", [](PyWriteSlot& self, py::args) { self.abort(); });
 
   py::class_<PyReadSlot>(m, "ReadSlot", "A held read of a committed slot.")
       .def_property_readonly("data", &PyReadSlot::data)

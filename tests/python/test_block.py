@@ -86,6 +86,36 @@ def test_python_producer_is_read_by_the_cpp_consumer(block):
     assert "checksum ok" in read.stderr
 
 
+def test_python_fills_a_slot_in_place_and_the_cpp_consumer_verifies_it(block):
+    producer = warden.Producer.open(block)
+    with producer.acquire(slot=1) as target:
+        assert target.index == 1
+        assert len(target.buffer) == 64
+        target.buffer[0:8] = b"in place"
+        assert target.commit(8) == 1
+    read = run("block", "read", block, "--slot", "1")
+    assert read.returncode == 0, read.stderr
+    assert read.stdout == "in place\n"
+    assert "checksum ok" in read.stderr
+    with pytest.raises(warden.InvalidArgumentError):
+        target.commit(8)  # already committed
+
+
+def test_a_python_write_left_without_commit_is_aborted_and_the_slot_is_free(block):
+    producer = warden.Producer.open(block)
+    with pytest.raises(RuntimeError):
+        with producer.acquire(slot=3) as target:
+            target.buffer[0:4] = b"half"
+            assert slot(block, 3)["write_lock"] is not None
+            raise RuntimeError("the caller gave up")
+    assert slot(block, 3)["state"] == "FREE"
+    assert slot(block, 3)["write_lock"] is None
+    with pytest.raises(warden.InvalidArgumentError):
+        with producer.acquire(slot=3) as target:
+            target.commit(65)  # more than the slot holds
+    assert producer.write(b"next", slot=3) == 1
+
+
 def test_stuck_writer_of_a_crashed_cpp_producer_is_released(block):
     crashed = start("block", "write", block, "--data", "never", "--slot", "0",
                     failpoints="block.commit.before_publish=crash")
