@@ -77,17 +77,24 @@ class PyReadSlot {
   bool verified_;
 };
 
-// A slot held for writing from Python: `buffer` is a writable view of the slot's shared
-// memory, filled in place; commit() publishes it, abort() (or leaving a `with` block without
-// commit, or with an exception) gives it up.
+// A slot held for writing from Python, filled in place with write() (straight into the
+// slot's shared memory), then commit() or abort(). No view of the shared memory is handed
+// out: one could outlive the mapping, or write into the slot after it is published.
 class PyWriteSlot {
  public:
   explicit PyWriteSlot(block::WriteSlot slot) : slot_(std::move(slot)) {}
   uint32_t index() const { return live().index(); }
-  py::memoryview buffer() const {
-    auto bytes = live().buffer();
-    return py::memoryview::from_memory(reinterpret_cast<char*>(bytes.data()),
-                                       static_cast<py::ssize_t>(bytes.size()), false);
+  size_t size() const { return live().buffer().size(); }
+  void write(py::bytes data, size_t offset) {
+    std::string_view bytes = data;
+    auto target = live().buffer();
+    if (offset > target.size() || bytes.size() > target.size() - offset) {
+      throw warden::InvalidArgumentError("write " + std::to_string(bytes.size()) +
+                                         " bytes at offset " + std::to_string(offset) +
+                                         " into slot " + std::to_string(live().index()) + " of " +
+                                         std::to_string(target.size()) + " bytes: it does not fit");
+    }
+    std::memcpy(target.data() + offset, bytes.data(), bytes.size());
   }
   uint64_t commit(size_t length) {
     uint64_t sequence = live().commit(length);
@@ -100,16 +107,13 @@ class PyWriteSlot {
   }
 
  private:
-  const block::WriteSlot& live() const {
+  block::WriteSlot& live() const {
     if (!slot_) {
       throw warden::InvalidArgumentError("the write slot was already committed or aborted");
     }
     return *slot_;
   }
-  block::WriteSlot& live() {
-    return const_cast<block::WriteSlot&>(static_cast<const PyWriteSlot*>(this)->live());
-  }
-  std::optional<block::WriteSlot> slot_;
+  mutable std::optional<block::WriteSlot> slot_;
 };
 
 void register_errors(py::module_& m) {
@@ -187,15 +191,16 @@ void define_block(py::module_& m) {
             return PyWriteSlot(std::move(*taken));
           },
           py::arg("timeout") = 5.0, py::arg("slot") = py::none(),
-          "Write-locks a slot (the given one, or the best free one) to fill in place through "
-          "its `buffer`; then commit(length) or abort(). Use it in a `with` block: leaving "
+          "Write-locks a slot (the given one, or the best free one) to fill in place with "
+          "write(data, offset); then commit(length) or abort(). Use it in a `with` block: leaving "
           "it without commit aborts. Raises LockAcquisitionError on timeout.");
 
   py::class_<PyWriteSlot>(m, "WriteSlot", "A slot held for writing.")
       .def_property_readonly("index", &PyWriteSlot::index)
-      .def_property_readonly("buffer", &PyWriteSlot::buffer,
-                             "Writable memoryview of the whole slot (slot_size bytes); do not "
-                             "keep it past commit() or abort().")
+      .def_property_readonly("size", &PyWriteSlot::size, "The slot's size in bytes.")
+      .def("write", &PyWriteSlot::write, py::arg("data"), py::arg("offset") = 0,
+           "Copies `data` into the slot at `offset` (straight into shared memory). Raises "
+           "InvalidArgumentError when it does not fit or the slot was committed or aborted.")
       .def("commit", &PyWriteSlot::commit, py::arg("length"),
            "Publishes the first `length` bytes (checksum, next sequence); returns the sequence. "
            "Raises InvalidArgumentError when length exceeds the slot size.")

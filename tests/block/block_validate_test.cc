@@ -206,6 +206,15 @@ TEST(BlockValidateTest, RepairReportsButLeavesASlotWithAnActiveWriterAlone) {
   EXPECT_EQ(found, 1u) << describe(report);
   EXPECT_EQ(report.unresolved(), 1u) << describe(report);
   EXPECT_EQ(segment->slot(0).payload_checksum.load(), checksum);
+  // An impossible length there is reported the same way, not offered to --repair.
+  const uint64_t length = segment->slot(0).payload_length.load();
+  segment->slot(0).payload_length.store(1000);
+  ValidationReport too_long = validate(block.name(), false);
+  ASSERT_EQ(too_long.findings.size(), 1u) << describe(too_long);
+  EXPECT_NE(too_long.findings[0].problem.find("exceeds the slot size"), std::string::npos);
+  EXPECT_FALSE(too_long.findings[0].repairable) << describe(too_long);
+  EXPECT_NE(too_long.findings[0].action.find("live writer"), std::string::npos);
+  segment->slot(0).payload_length.store(length);
   held->release();
   EXPECT_EQ(writer.wait(30s).exit_code, 0);
 }

@@ -89,9 +89,11 @@ def test_python_producer_is_read_by_the_cpp_consumer(block):
 def test_python_fills_a_slot_in_place_and_the_cpp_consumer_verifies_it(block):
     producer = warden.Producer.open(block)
     with producer.acquire(slot=1) as target:
-        assert target.index == 1
-        assert len(target.buffer) == 64
-        target.buffer[0:8] = b"in place"
+        assert (target.index, target.size) == (1, 64)
+        target.write(b"in ")
+        target.write(b"place", offset=3)
+        with pytest.raises(warden.InvalidArgumentError):
+            target.write(b"x" * 10, offset=60)  # past the slot's end: nothing written
         assert target.commit(8) == 1
     read = run("block", "read", block, "--slot", "1")
     assert read.returncode == 0, read.stderr
@@ -99,13 +101,16 @@ def test_python_fills_a_slot_in_place_and_the_cpp_consumer_verifies_it(block):
     assert "checksum ok" in read.stderr
     with pytest.raises(warden.InvalidArgumentError):
         target.commit(8)  # already committed
+    with pytest.raises(warden.InvalidArgumentError):
+        target.write(b"evil")  # a published payload cannot be changed through it
+    assert run("block", "read", block, "--slot", "1").stdout == "in place\n"
 
 
 def test_a_python_write_left_without_commit_is_aborted_and_the_slot_is_free(block):
     producer = warden.Producer.open(block)
     with pytest.raises(RuntimeError):
         with producer.acquire(slot=3) as target:
-            target.buffer[0:4] = b"half"
+            target.write(b"half")
             assert slot(block, 3)["write_lock"] is not None
             raise RuntimeError("the caller gave up")
     assert slot(block, 3)["state"] == "FREE"
