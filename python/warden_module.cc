@@ -83,8 +83,8 @@ class PyReadSlot {
 class PyWriteSlot {
  public:
   explicit PyWriteSlot(block::WriteSlot slot) : slot_(std::move(slot)) {}
-  uint32_t index() const { return live().index(); }
-  size_t size() const { return live().buffer().size(); }
+  uint32_t index() { return live().index(); }
+  size_t size() { return live().buffer().size(); }
   void write(py::bytes data, size_t offset) {
     std::string_view bytes = data;
     auto target = live().buffer();
@@ -107,13 +107,13 @@ class PyWriteSlot {
   }
 
  private:
-  block::WriteSlot& live() const {
+  block::WriteSlot& live() {
     if (!slot_) {
       throw warden::InvalidArgumentError("the write slot was already committed or aborted");
     }
     return *slot_;
   }
-  mutable std::optional<block::WriteSlot> slot_;
+  std::optional<block::WriteSlot> slot_;
 };
 
 void register_errors(py::module_& m) {

@@ -1,6 +1,4 @@
 // Producer and WriteSlot: choosing a slot, taking its write lock, committing.
-#include <algorithm>
-#include <cstring>
 #include <limits>
 
 #include "layout.h"

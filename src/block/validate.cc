@@ -29,6 +29,11 @@ nlohmann::json ValidationReport::to_json() const {
 
 namespace {
 
+// Why a problem in a slot whose live writer waits for its readers (DRAINING) is not repaired.
+constexpr const char* kLeftToTheLiveWriter =
+    "not repaired: a live writer holds the slot and overwrites it once its readers release it; "
+    "rerun validate after that";
+
 struct Validator {
   Segment& segment;
   bool repair;
@@ -118,9 +123,7 @@ struct Validator {
     if (writer_waiting) {
       // Its readers are reading a payload that fails its checksum; the slot is the live
       // writer's to overwrite, so repair leaves it alone.
-      add(slot_where(i), problem, false, false,
-          "not repaired: a live writer holds the slot and overwrites it once its readers "
-          "release it; rerun validate after that");
+      add(slot_where(i), problem, false, false, kLeftToTheLiveWriter);
       return;
     }
     if (!repair) {
@@ -187,9 +190,7 @@ struct Validator {
       std::string problem = "payload length " + std::to_string(length) + " exceeds the slot size " +
                             std::to_string(segment.slot_size());
       if (owner != 0) {  // alive (a dead owner returned above): the slot is its writer's
-        add(slot_where(i), problem, false, false,
-            "not repaired: a live writer holds the slot and overwrites it once its readers "
-            "release it; rerun validate after that");
+        add(slot_where(i), problem, false, false, kLeftToTheLiveWriter);
       } else {
         reset_to_free(i, problem);
       }
