@@ -7,8 +7,9 @@
 // Actions: crash (SIGKILL of this process, so nothing is flushed or cleaned up), error
 // (throws warden::Error with code kInternal naming the failpoint), sleep:<ms> (pauses, to
 // widen a race window), pause (blocks until SIGCONT-free: sleeps for an hour; a test
-// kills the process there), and wait:<path> (blocks until <path> exists: a test holds the
-// process at the moment for as long as it needs, then creates the file to let it go on).
+// kills the process there), and wait:<path> (creates <path>.reached, then blocks until
+// <path> exists: a test holds the process at the moment for as long as it needs, then
+// creates the file to let it go on).
 // "N:<action>" runs the action at the N-th hit of that failpoint only (the earlier hits and
 // the later ones do nothing), e.g. "sync.partition.after_rename=3:pause".
 #pragma once

@@ -1,5 +1,6 @@
 #include "warden/failpoint.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -108,6 +109,9 @@ void failpoint_hit(std::string_view name) {
   if (action.rfind("wait:", 0) == 0) {
     // Held until the test creates the file: no sleep to size, however slow the machine.
     const std::string path = action.substr(5);
+    // Says it got here, so a test can act knowing every step before the failpoint is done.
+    const int reached = ::open((path + ".reached").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (reached >= 0) ::close(reached);
     while (::access(path.c_str(), F_OK) != 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }

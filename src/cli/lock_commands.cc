@@ -10,6 +10,7 @@
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli.h"
 #include "warden/error.h"
@@ -146,6 +147,7 @@ void print_table(const std::string& dir, const sql::Database* store,
 struct StatusArgs {
   std::string lock_dir;
   std::string store;
+  std::string dataset;
   bool json = false;
 };
 
@@ -154,29 +156,51 @@ void add_status(CLI::App& group, RunContext& context) {
   CLI::App* cmd = group.add_subcommand("status", "Show every lock: holder, age, lease, verdict");
   cmd->add_option("--lock-dir", args->lock_dir, "Lock directory (default DATA_DIR/locks)");
   cmd->add_option("--store", args->store, kStoreHelp)->envname("WARDEN_STORE");
+  cmd->add_option("--dataset", args->dataset,
+                  "Only this lock, and its last fencing token even when it is free");
   cmd->add_flag("--json", args->json, "One JSON object for machines");
   cmd->footer(
       "File locks and the store's lease locks (table warden_leases) side by side, each with\n"
       "its BACKEND (file, sqlite, postgresql). Each stale or malformed lock is shown with the\n"
       "exact command that resolves it. A lease's times are the database's clock.\n"
+      "With --dataset, also the file lock's last fencing token issued (the next holder gets\n"
+      "a higher one).\n"
       "Verdicts: held, stale_dead_pid, stale_pid_reused, stale_expired, remote_unverifiable,\n"
       "malformed.\n"
-      "Example:\n  warden lock status\n  warden lock status --lock-dir /shared/data/locks --json\n"
+      "Example:\n  warden lock status\n  warden lock status --dataset crsp\n"
+      "  warden lock status --lock-dir /shared/data/locks --json\n"
       "  warden lock status --store postgresql://batch@db.example/warden\n"
       "Exit codes: 0 reported (whatever the verdicts), 1 error.");
   cmd->callback([args, &context] {
     const std::string dir = resolve_lock_dir(args->lock_dir, context);
+    if (!args->dataset.empty()) validate_lock_name(args->dataset);
     std::vector<LockStatus> locks = lock_status(dir);
     std::unique_ptr<sql::Database> store = open_lease_store(args->store, context);
     if (store) {
       for (auto& lease : lease_status(*store)) locks.push_back(std::move(lease));
+    }
+    std::optional<uint64_t> last_token;
+    if (!args->dataset.empty()) {
+      std::erase_if(locks, [&](const LockStatus& s) { return s.name != args->dataset; });
+      last_token = last_fencing_token(dir, args->dataset);
     }
     if (args->json) {
       nlohmann::json out = {{"lock_dir", dir},
                             {"store", store ? nlohmann::json(store->location()) : nullptr},
                             {"locks", nlohmann::json::array()}};
       for (const auto& s : locks) out["locks"].push_back(status_json(s));
+      if (last_token) out["last_token"] = *last_token;
       std::cout << out.dump(2) << "\n";
+    } else if (last_token) {
+      if (locks.empty()) {
+        std::cout << "lock " << args->dataset << " is free in " << dir;
+        if (store) std::cout << " and in " << store->location();
+        std::cout << "\n";
+      } else {
+        print_table(dir, store.get(), locks);
+      }
+      std::cout << "last fencing token of " << args->dataset << ": " << *last_token
+                << (*last_token == 0 ? " (none issued yet)" : "") << "\n";
     } else {
       print_table(dir, store.get(), locks);
     }

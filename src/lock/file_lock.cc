@@ -194,6 +194,30 @@ struct FileLock::State {
     record = r;
   }
 
+  // Release moved a successor's record onto the token name (we were force-unlocked and the
+  // name changed hands between the look and the rename): its record goes back to the lock
+  // name, and a symlink to its token takes the token file's place. Meanwhile the token file
+  // is missing, but nobody issues a token then: the successor holds the name.
+  void give_back_successors_record() noexcept {
+    try {
+      const uint64_t successors = lock_internal::read_token(paths);
+      if (!rename_noreplace(paths.token, paths.lock)) {
+        emit_event(EventLevel::kCritical, "lock.release.conflict",
+                   "release of lock " + paths.name + " moved another holder's record to " +
+                       paths.token + " and could not put it back: a new holder took the name",
+                   {{"lock", paths.name}, {"moved_to", paths.token}});
+        return;
+      }
+      lock_internal::write_token(paths, successors);
+      fsync_fd(dir_fd.get(), paths.dir);
+    } catch (const std::exception& e) {
+      emit_event(EventLevel::kCritical, "lock.release.conflict",
+                 "release of lock " + paths.name + " moved another holder's record to " +
+                     paths.token + " and could not put it back: " + e.what(),
+                 {{"lock", paths.name}, {"moved_to", paths.token}});
+    }
+  }
+
   // While a holder on this host keeps the lock, a waiter writes and fsyncs now the record it
   // would publish next (token next_token), so that after the release only link() and one
   // directory fsync stand between its wake-up and holding the lock, instead of a record
@@ -287,10 +311,8 @@ struct FileLock::State {
         r.token = now_issued + 1;
         republish(r, "acquire");
       }
-      lock_internal::write_token(paths, r.token);
-      WARDEN_FAILPOINT("lock.acquire.after_token");
-      // One directory fsync makes both the lock name and the token durable: the token is a
-      // symlink, whose target lives in its inode, not in file data.
+      // The token needs no write of its own: the record carries it, and whatever removes
+      // the record (release, recovery, force-unlock) leaves it in the token file.
       fsync_fd(dir_fd.get(), paths.dir);
     } catch (...) {
       abandon();
@@ -489,10 +511,11 @@ void FileLock::release(const LockToken& token) {
                             std::to_string(s.record->token) + ", writer " + s.record->writer_id +
                             "); the lock was left untouched");
   }
-  // Move the file to a private name first and check it is ours before removing it: between a
-  // check and an unlink at the public name, the name could change hands.
-  // Look first, so a holder that was force-unlocked never moves its successor's file aside
-  // (that would free the name for a moment; the rename below is checked and undone anyway).
+  // One rename frees the lock name and keeps our record as the token file: its token is now
+  // the last issued, so the next holder's will be above it, with no token write of its own.
+  // Rename first and check it was ours after: between a check and the rename the name could
+  // change hands. Look first too, so a holder that was force-unlocked never moves its
+  // successor's file (that would free the name for a moment; it is undone below anyway).
   auto current = stat_path(s.paths.lock);
   if (!current) {
     s.lose("release", "its file " + s.paths.lock + " is gone (force-unlocked or recovered)");
@@ -500,19 +523,18 @@ void FileLock::release(const LockToken& token) {
   if (!same_inode(*current, s.held_info)) {
     s.lose("release", "its file was replaced by another holder's");
   }
-  const std::string moved = s.paths.private_name("release");
-  if (!try_rename(s.paths.lock, moved)) {
+  WARDEN_FAILPOINT("lock.release.before_rename");
+  if (!try_rename(s.paths.lock, s.paths.token)) {
     s.lose("release", "its file " + s.paths.lock + " is gone (force-unlocked or recovered)");
   }
-  auto info = stat_path(moved);
+  auto info = stat_path(s.paths.token);
   if (!info || !same_inode(*info, s.held_info)) {
-    rename_noreplace(moved, s.paths.lock);
+    s.give_back_successors_record();
     s.lose("release", "its file was replaced by another holder's");
   }
   WARDEN_FAILPOINT("lock.release.after_rename");
-  remove_file(moved);
-  // No directory fsync: if a crash undoes the unlink, the record comes back from an earlier
-  // boot and is judged stale at once.
+  // No directory fsync: if a crash undoes the rename, the record comes back from an earlier
+  // boot and is judged stale at once (and its recovery raises the token to it).
   LockRecord r = *s.record;
   s.held.reset();  // drops the OFD lock: a waiter blocked on it wakes now
   s.record.reset();

@@ -16,7 +16,8 @@ struct LockPaths {
   std::string dir;
   std::string name;
   std::string lock;            // <dir>/<name>.lock
-  std::string token;           // <dir>/<name>.token (a symlink whose target is the number)
+  std::string token;           // <dir>/<name>.token: the last released record, or a symlink
+                               // whose target is the number (recovery, force-unlock)
   std::string recovery_mutex;  // <dir>/.<name>.recovery (OFD-locked: publish gate, recoverers)
   std::string wait_queue;      // <dir>/.<name>.waiters (OFD-locked by the one waiter at the head)
   // A private name for a lock file being recovered / released: kind is "recovery", "release".
@@ -50,8 +51,9 @@ LockStatus describe(const LockPaths& paths, const Observation& seen, const LockO
 // "warden lock force-unlock --dataset NAME --yes --lock-dir DIR": the exact fix.
 std::string force_unlock_command(const LockPaths& paths);
 
-// The fencing token: the last one issued (0 when none). Throws MalformedLockFileError when
-// the token file holds something else than a number.
+// The fencing token file's token (0 when there is none): the token of the record in it (a
+// release moves its record there), or the number it holds or links to. A holder's record at
+// the lock name can be higher. Throws MalformedLockFileError when it holds anything else.
 uint64_t read_token(const LockPaths& paths);
 // Publishes `token` as the last issued (not durable until the directory is fsynced).
 void write_token(const LockPaths& paths, uint64_t token);

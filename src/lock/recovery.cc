@@ -1,4 +1,5 @@
 // Stale recovery, force-unlock, the fencing token and the leftovers of crashed operations.
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -27,6 +28,9 @@ uint64_t parse_token(const std::string& text, const std::string& path) {
   return std::strtoull(digits.c_str(), nullptr, 10);
 }
 
+// The token file holds a lock record (a few hundred bytes) or a number.
+constexpr size_t kMaxTokenFileBytes = 64 * 1024;
+
 bool same_inode(const FileInfo& a, const FileInfo& b) {
   return a.device == b.device && a.inode == b.inode;
 }
@@ -38,15 +42,37 @@ void emit(EventLevel level, const char* event, const std::string& message, nlohm
 }  // namespace
 
 uint64_t read_token(const LockPaths& paths) {
-  std::optional<std::string> text;
-  try {
-    text = read_symlink(paths.token);
-  } catch (const IoError& e) {
-    if (e.errno_value() != EINVAL) throw;
-    text = read_file(paths.token, 64);  // a plain file written by hand: accept its number
+  // The token file is replaced by renames only (a release moves its record there; recovery
+  // and force-unlock put a symlink), so it may change kind between two calls below: look again.
+  for (int attempt = 0;; ++attempt) {
+    std::optional<UniqueFd> fd;
+    try {
+      fd = open_read_nonblocking(paths.token);
+    } catch (const IoError& e) {
+      if (e.errno_value() != ELOOP) throw;
+      // A symlink whose target is the number.
+      try {
+        auto target = read_symlink(paths.token);
+        if (!target) return 0;
+        return parse_token(*target, paths.token);
+      } catch (const IoError& again) {
+        if (again.errno_value() != EINVAL || attempt >= 3) throw;
+        continue;  // replaced by a released record meanwhile
+      }
+    }
+    if (!fd) return 0;
+    const std::string text = read_all(fd->get(), paths.token, kMaxTokenFileBytes);
+    if (text.empty() || text.front() != '{') return parse_token(text, paths.token);  // by hand
+    // The record of the last holder that released the lock: its token is the last issued.
+    try {
+      return LockRecord::parse(text, paths.token).token;
+    } catch (const MalformedLockFileError& e) {
+      throw MalformedLockFileError(std::string("fencing token file ") + paths.token +
+                                   " is malformed: " + e.what() +
+                                   ". Put back the highest token in use, e.g. `ln -sfn 1000 " +
+                                   paths.token + "` (tokens must never go down)");
+    }
   }
-  if (!text) return 0;
-  return parse_token(*text, paths.token);
 }
 
 void write_token(const LockPaths& paths, uint64_t token) {
@@ -167,7 +193,13 @@ using lock_internal::LockPaths;
 
 uint64_t last_fencing_token(const std::string& lock_dir, const std::string& name) {
   validate_lock_name(name);
-  return lock_internal::read_token(LockPaths(lock_dir, name));
+  LockPaths paths(lock_dir, name);
+  // A holder's token is in its record until it releases (then the record becomes the token
+  // file) or is recovered (then the token file is raised to it).
+  uint64_t issued = lock_internal::read_token(paths);
+  auto seen = lock_internal::observe(paths);
+  if (seen.record) issued = std::max(issued, seen.record->token);
+  return issued;
 }
 
 ForceUnlockResult force_unlock(const std::string& lock_dir, const std::string& name,

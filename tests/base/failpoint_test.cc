@@ -28,6 +28,8 @@ TEST(FailpointTest, WaitHoldsUntilTheFileExists) {
     passed = true;
   });
   ASSERT_TRUE(testing::wait_until([&] { return entered.load(); }));
+  ASSERT_TRUE(testing::wait_until([&] { return ::access((go + ".reached").c_str(), F_OK) == 0; }))
+      << "wait: says it got there";
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(passed.load()) << "wait: must hold while the file is missing";
   testing::spit(go, "");

@@ -103,6 +103,34 @@ TEST(LockCliTest, StatusShowsEveryVerdictWithTheCommandThatResolvesIt) {
   EXPECT_LT(by_name["expired"]["expires_in_seconds"].get<double>(), 0);
 }
 
+TEST(LockCliTest, StatusOfOneDatasetShowsItsLastTokenHeldOrFree) {
+  TempDir dir;
+  const std::string d = dir.path();
+  ChildResult none = run_warden({"lock", "status", "--lock-dir", d, "--dataset", "crsp"});
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out,
+            "lock crsp is free in " + d + "\nlast fencing token of crsp: 0 (none issued yet)\n");
+  {
+    FileLock lock(d, "crsp");
+    for (int i = 0; i < 3; ++i) lock.release(*lock.try_acquire());
+    auto held = lock.try_acquire();
+    ASSERT_TRUE(held);
+    plant(d, forged_record("other", dead_pid(), 9));
+    ChildResult text = run_warden({"lock", "status", "--lock-dir", d, "--dataset", "crsp"});
+    EXPECT_TRUE(std::regex_search(text.out, std::regex("crsp +held +pid"))) << text.out;
+    EXPECT_FALSE(contains(text.out, "other")) << text.out;
+    EXPECT_TRUE(contains(text.out, "last fencing token of crsp: 4\n")) << text.out;
+    lock.release(*held);
+  }
+  ChildResult text = run_warden({"lock", "status", "--lock-dir", d, "--dataset", "crsp"});
+  EXPECT_EQ(text.out, "lock crsp is free in " + d + "\nlast fencing token of crsp: 4\n");
+  ChildResult json = run_warden({"lock", "status", "--lock-dir", d, "--dataset", "crsp", "--json"});
+  nlohmann::json parsed = nlohmann::json::parse(json.out);
+  EXPECT_EQ(parsed["last_token"], 4);
+  EXPECT_EQ(parsed["locks"].size(), 0u);
+  EXPECT_EQ(run_warden({"lock", "status", "--lock-dir", d, "--dataset", "../x"}).exit_code, 64);
+}
+
 TEST(LockCliTest, ForceUnlockWithoutYesRefusesWhenStdinIsNotATerminal) {
   TempDir dir;
   plant(dir.path(), forged_record("crsp", dead_pid(), 3));
@@ -273,7 +301,7 @@ TEST(LockCliTest, UsageErrorsExit64) {
 }
 
 // Seed case 11: the record is fsynced before it is published under the lock name, and the
-// directory is fsynced after (so the lock and its token survive a power cut). Watched with
+// directory is fsynced after (so the lock, and the token in it, survive a power cut). Watched with
 // strace on the real binary.
 TEST(TestLocking, Case11_FsyncCalledAfterLockCreation) {
   TempDir dir;
@@ -319,12 +347,16 @@ TEST(TestLocking, Case11_FsyncCalledAfterLockCreation) {
       &m);
   ASSERT_NE(link, std::string::npos) << slurp(trace);
   EXPECT_GT(link, file_sync) << "the record must be durable before it is published";
-  size_t token =
-      find(std::regex("rename(at2?)?\\(.*\"" + locks + "/crsp\\.token\"[^)]*\\) = 0"), link, &m);
-  ASSERT_NE(token, std::string::npos) << slurp(trace);
-  size_t dir_sync = find(std::regex("^fsync\\(" + dir_fd + "\\) += 0"), token, &m);
+  size_t dir_sync = find(std::regex("^fsync\\(" + dir_fd + "\\) += 0"), link, &m);
   EXPECT_NE(dir_sync, std::string::npos) << "the directory must be fsynced after the link\n"
                                          << slurp(trace);
+  // The release moves the record onto the token file: it carries the last token issued.
+  size_t release = find(std::regex("rename(at2?)?\\(.*\"" + locks + "/crsp\\.lock\", .*\"" + locks +
+                                   "/crsp\\.token\"[^)]*\\) = 0"),
+                        link, &m);
+  EXPECT_NE(release, std::string::npos) << slurp(trace);
+  EXPECT_GT(release, dir_sync);
+  EXPECT_EQ(last_fencing_token(locks, "crsp"), 1u);
 }
 
 }  // namespace

@@ -30,7 +30,6 @@ struct CrashCase {
 const CrashCase kCrashCases[] = {
     {"lock.acquire.after_temp_write", Operation::kAcquire},
     {"lock.acquire.after_link", Operation::kAcquire},
-    {"lock.acquire.after_token", Operation::kAcquire},
     {"lock.acquire.after_dir_fsync", Operation::kAcquire},
     {"lock.refresh.after_temp_write", Operation::kRefresh},
     {"lock.refresh.after_exchange", Operation::kRefresh},

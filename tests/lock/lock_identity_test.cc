@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <thread>
+
 #include "lock_test_support.h"
+#include "warden/failpoint.h"
 
 namespace warden {
 namespace {
@@ -11,7 +14,9 @@ namespace {
 using namespace lock_testing;
 using testing::Child;
 using testing::slurp;
+using testing::spit;
 using testing::TempDir;
+using testing::wait_until;
 
 TEST(LockIdentityTest, ReusedPidWithAnotherStartTimeIsStale) {
   TempDir dir;
@@ -97,6 +102,68 @@ TEST(LockIdentityTest, ForeignHostExpiredLeaseIsStaleExpiredAndRecovered) {
   auto token = lock.try_acquire();
   ASSERT_TRUE(token.has_value());
   EXPECT_EQ(token->token, 901u);  // above the foreign holder's, though it never wrote .token
+}
+
+// The token file is whatever the last removal left: a released record, a symlink to the
+// number (recovery, force-unlock), or a number written by hand. Each gives the next holder
+// a higher token.
+TEST(LockIdentityTest, TheTokenFileIsTheLastReleasedRecordOrANumber) {
+  TempDir dir;
+  const std::string token_file = dir / "crsp.token";
+  FileLock lock(dir.path(), "crsp");
+  LockToken first = *lock.try_acquire();
+  EXPECT_FALSE(stat_path(token_file).has_value()) << "acquire writes no token file";
+  lock.release(first);
+  LockRecord released = LockRecord::parse(slurp(token_file), token_file);
+  EXPECT_EQ(released.token, first.token);
+  EXPECT_EQ(released.writer_id, first.writer_id);
+  EXPECT_EQ(last_fencing_token(dir.path(), "crsp"), first.token);
+
+  ::unlink(token_file.c_str());
+  ASSERT_EQ(::symlink("41", token_file.c_str()), 0);
+  LockToken second = *lock.try_acquire();
+  EXPECT_EQ(second.token, 42u);
+  EXPECT_EQ(last_fencing_token(dir.path(), "crsp"), 42u) << "the holder's record counts";
+  lock.release(second);
+  EXPECT_EQ(stat_path(token_file)->type, FileInfo::Type::kRegular);
+  EXPECT_EQ(last_fencing_token(dir.path(), "crsp"), 42u);
+
+  spit(token_file, "99\n");
+  LockToken third = *lock.try_acquire();
+  EXPECT_EQ(third.token, 100u);
+  lock.release(third);
+}
+
+// A holder force-unlocked between its release's look and its rename moves its successor's
+// record onto the token name: it puts it back, and the successor still holds the lock.
+TEST(LockIdentityTest, AReleaseThatMovedItsSuccessorsRecordPutsItBack) {
+  TempDir dir;
+  FileLock old_holder(dir.path(), "crsp"), successor(dir.path(), "crsp");
+  LockToken old_token = *old_holder.try_acquire();
+  const std::string go = dir / "go";
+  failpoint_arm("lock.release.before_rename", "wait:" + go);
+  std::string lost;
+  std::thread releasing([&] {
+    try {
+      old_holder.release(old_token);
+    } catch (const LockRecoveryError& e) {
+      lost = e.what();
+    }
+  });
+  ASSERT_TRUE(wait_until([&] { return stat_path(go + ".reached").has_value(); }));
+  ASSERT_TRUE(force_unlock(dir.path(), "crsp", true).removed);
+  LockToken successors = *successor.try_acquire();
+  spit(go, "");
+  releasing.join();
+  failpoints_clear();
+  EXPECT_NE(lost.find("replaced by another holder's"), std::string::npos) << lost;
+  LockStatus now = inspect_file_lock(dir.path(), "crsp");
+  EXPECT_EQ(now.verdict, LockVerdict::kHeld);
+  ASSERT_TRUE(now.record);
+  EXPECT_EQ(now.record->writer_id, successors.writer_id);
+  EXPECT_EQ(last_fencing_token(dir.path(), "crsp"), successors.token);
+  successor.release(successors);
+  EXPECT_GT(old_holder.try_acquire()->token, successors.token);
 }
 
 TEST(LockIdentityTest, FencingTokensStrictlyIncreaseAcrossRecoveriesAndForceUnlocks) {

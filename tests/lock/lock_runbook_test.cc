@@ -151,6 +151,9 @@ TEST_P(LockRunbookScenarioTest, RunsEveryCommand) {
     EXPECT_GT(std::stoull(a[1]), crashed_token);
     EXPECT_GT(std::stoull(b[1]), crashed_token);
     EXPECT_EQ(last_fencing_token(locks, "crsp"), std::max(std::stoull(a[1]), std::stoull(b[1])));
+    const uint64_t last = std::max(std::stoull(a[1]), std::stoull(b[1]));
+    EXPECT_NE(output.find("last fencing token of crsp: " + std::to_string(last)), std::string::npos)
+        << output;
   }
 }
 
