@@ -19,6 +19,27 @@ bool rename_exchange(const std::string& a, const std::string& b) {
   throw_errno("exchange " + a + " with", b, saved);
 }
 
+std::optional<UniqueFd> create_unnamed(const std::string& dir, mode_t mode) {
+  static const bool proc_fd_mounted = ::access("/proc/self/fd", X_OK) == 0;
+  if (!proc_fd_mounted) return std::nullopt;
+  int fd = retry_eintr([&] { return ::open(dir.c_str(), O_WRONLY | O_TMPFILE | O_CLOEXEC, mode); });
+  if (fd < 0) {
+    int saved = errno;
+    if (saved == EOPNOTSUPP || saved == EISDIR || saved == EINVAL) return std::nullopt;
+    throw_errno("create an unnamed file in", dir, saved);
+  }
+  return UniqueFd(fd);
+}
+
+bool link_unnamed(int fd, const std::string& path) {
+  char from[32];
+  std::snprintf(from, sizeof from, "/proc/self/fd/%d", fd);
+  if (::linkat(AT_FDCWD, from, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) return true;
+  int saved = errno;
+  if (saved == EEXIST) return false;
+  throw_errno("link an unnamed file (" + std::string(from) + ") to", path, saved);
+}
+
 void replace_symlink(const std::string& target, const std::string& path) {
   const std::string temp = temp_name_beside(path);
   if (::symlink(target.c_str(), temp.c_str()) != 0) throw_errno("create symlink", temp, errno);

@@ -95,8 +95,8 @@ struct FileLock::State {
   // A record written and fsynced while waiting (prepare()), published by the next
   // try_publish() if it carries the token that publish would issue.
   struct Prepared {
-    std::string temp;
-    UniqueFd fd;  // OFD-locked, as write_locked_temp leaves it
+    std::string temp;  // empty for an unnamed file (write_locked_temp)
+    UniqueFd fd;       // OFD-locked, as write_locked_temp leaves it
     FileInfo info;
     LockRecord record;
     SteadyClock::time_point made;
@@ -126,22 +126,51 @@ struct FileLock::State {
   }
 
   // A complete record in a fresh temp file, OFD-locked before anyone can see it, fsynced.
-  UniqueFd write_locked_temp(const LockRecord& r, std::string* temp, FileInfo* info) {
-    *temp = temp_name_beside(paths.lock);
-    auto fd = create_exclusive(*temp, 0644);
-    if (!fd) throw IoError("create " + *temp + ": exists already", EEXIST);
+  // With `unnamed`, the file has no name at all until link_unnamed() gives it the lock name
+  // (*temp is left empty), where the file system allows it: a temp name would cost the
+  // directory a second write per acquisition (the record's fsync writes the directory entry
+  // of a new name, then link and unlink dirty it again), and a crash leaves nothing behind.
+  UniqueFd write_locked_temp(const LockRecord& r, std::string* temp, FileInfo* info, bool unnamed) {
+    temp->clear();
+    std::optional<UniqueFd> fd;
+    if (unnamed) fd = create_unnamed(paths.dir);
+    if (!fd) {
+      *temp = temp_name_beside(paths.lock);
+      fd = create_exclusive(*temp, 0644);
+      if (!fd) throw IoError("create " + *temp + ": exists already", EEXIST);
+    }
+    const std::string& where = temp->empty() ? paths.dir : *temp;
     try {
-      if (!ofd_try_lock(fd->get(), true, *temp)) {
-        throw Error(ErrorCode::kInternal, "lock " + *temp + ": a brand-new file was locked");
+      if (!ofd_try_lock(fd->get(), true, where)) {
+        throw Error(ErrorCode::kInternal, "lock " + where + ": a brand-new file was locked");
       }
-      write_all(fd->get(), r.to_json(), *temp);
-      fsync_fd(fd->get(), *temp);
-      *info = stat_fd(fd->get(), *temp);
+      write_all(fd->get(), r.to_json(), where);
+      fsync_fd(fd->get(), where);
+      *info = stat_fd(fd->get(), where);
     } catch (...) {
-      ::warden::remove_file(*temp);
+      remove_temp(*temp);
       throw;
     }
     return std::move(*fd);
+  }
+
+  // Removes a named temp file (an unnamed one goes with its last fd).
+  static void remove_temp(const std::string& temp) {
+    if (!temp.empty()) ::warden::remove_file(temp);
+  }
+
+  // Gives a record from write_locked_temp the lock name; false if the name is taken.
+  bool link_record(int fd, const std::string& temp) {
+    if (temp.empty()) return link_unnamed(fd, paths.lock);
+    bool won = false;
+    try {
+      won = link_noreplace(temp, paths.lock);
+    } catch (...) {
+      remove_temp(temp);
+      throw;
+    }
+    remove_temp(temp);
+    return won;
   }
 
   [[noreturn]] void lose(const std::string& operation, const std::string& why) {
@@ -169,7 +198,8 @@ struct FileLock::State {
       lose(operation, "its file was replaced by another holder's");
     std::string temp;
     FileInfo info;
-    UniqueFd fd = write_locked_temp(r, &temp, &info);
+    // Named: the exchange below needs a name to swap with the lock name.
+    UniqueFd fd = write_locked_temp(r, &temp, &info, false);
     try {
       WARDEN_FAILPOINT("lock.refresh.after_temp_write");
     } catch (...) {
@@ -230,7 +260,7 @@ struct FileLock::State {
     try {
       Prepared p;
       p.record = new_record(next_token);
-      p.fd = write_locked_temp(p.record, &p.temp, &p.info);
+      p.fd = write_locked_temp(p.record, &p.temp, &p.info, true);
       p.made = SteadyClock::now();
       prepared = std::move(p);
     } catch (const std::exception&) {
@@ -248,7 +278,7 @@ struct FileLock::State {
   void drop_prepared() noexcept {
     if (!prepared) return;
     try {
-      ::warden::remove_file(prepared->temp);
+      remove_temp(prepared->temp);
     } catch (...) {
       // A temp file of a live pid is never swept; of a dead one, it is (sweep_leftovers).
     }
@@ -268,7 +298,7 @@ struct FileLock::State {
     }
     drop_prepared();
     *r = new_record(token);
-    return write_locked_temp(*r, temp, info);
+    return write_locked_temp(*r, temp, info, true);
   }
 
   // One publish: the lock is ours iff link() wins the name. Only a process that finds the
@@ -286,19 +316,16 @@ struct FileLock::State {
     // Read under the gate: recoverers and force-unlock raise the token under it too.
     const uint64_t issued = lock_internal::read_token(paths);
     LockRecord r;
-    std::string temp;
+    std::string temp;  // empty for an unnamed file (write_locked_temp)
     FileInfo info;
     UniqueFd fd = record_to_publish(issued + 1, &r, &temp, &info);
-    WARDEN_FAILPOINT("lock.acquire.after_temp_write");
-    bool won = false;
     try {
-      won = link_noreplace(temp, paths.lock);
+      WARDEN_FAILPOINT("lock.acquire.after_temp_write");
     } catch (...) {
-      ::warden::remove_file(temp);
+      remove_temp(temp);
       throw;
     }
-    ::warden::remove_file(temp);
-    if (!won) return std::nullopt;
+    if (!link_record(fd.get(), temp)) return std::nullopt;
     WARDEN_FAILPOINT("lock.acquire.after_link");
     held = std::move(fd);
     held_info = info;

@@ -7,6 +7,7 @@
 #include "warden/error.h"
 #include "warden/failpoint.h"
 #include "warden/posix.h"
+#include "warden/posix_names.h"
 
 namespace warden {
 namespace {
@@ -74,6 +75,23 @@ TEST(Posix, LinkNoReplaceHasOneWinner) {
   EXPECT_TRUE(link_noreplace(dir / "a", dir / "target"));
   EXPECT_FALSE(link_noreplace(dir / "b", dir / "target"));
   EXPECT_EQ(testing::slurp(dir / "target"), "a");
+}
+
+// The test directories are on ext4 or tmpfs, which both have O_TMPFILE: an unnamed file
+// is invisible in its directory until linked, then appears whole, and never replaces.
+TEST(Posix, UnnamedFileAppearsWholeAtItsNameAndNeverReplaces) {
+  TempDir dir;
+  auto fd = create_unnamed(dir.path());
+  ASSERT_TRUE(fd.has_value()) << "O_TMPFILE is missing on the file system under " << dir.path();
+  write_all(fd->get(), "record", dir.path());
+  EXPECT_EQ(count_entries(dir.path()), 0);
+  testing::spit(dir / "taken", "theirs");
+  EXPECT_FALSE(link_unnamed(fd->get(), dir / "taken"));
+  EXPECT_EQ(testing::slurp(dir / "taken"), "theirs");
+  EXPECT_TRUE(link_unnamed(fd->get(), dir / "mine"));
+  EXPECT_EQ(testing::slurp(dir / "mine"), "record");
+  EXPECT_THROW(link_unnamed(fd->get(), dir / "missing/x"), IoError);
+  EXPECT_THROW(create_unnamed(dir / "missing"), IoError);
 }
 
 TEST(Posix, OfdLockConflictsWithinOneProcess) {

@@ -301,8 +301,8 @@ TEST(LockCliTest, UsageErrorsExit64) {
 }
 
 // Seed case 11: the record is fsynced before it is published under the lock name, and the
-// directory is fsynced after (so the lock, and the token in it, survive a power cut). Watched with
-// strace on the real binary.
+// directory is fsynced after (so the lock, and the token in it, survive a power cut).
+// Watched with strace on the real binary.
 TEST(TestLocking, Case11_FsyncCalledAfterLockCreation) {
   TempDir dir;
   const std::string trace = dir / "trace.txt";
@@ -330,20 +330,22 @@ TEST(TestLocking, Case11_FsyncCalledAfterLockCreation) {
       std::regex("openat\\(AT_FDCWD, \"" + locks + "\", [^)]*O_DIRECTORY[^)]*\\) = (\\d+)"), 0, &m);
   ASSERT_NE(dir_open, std::string::npos) << slurp(trace);
   const std::string dir_fd = m[1];
-  size_t temp_open =
-      find(std::regex("openat\\(AT_FDCWD, \"(" + locks +
-                      "/\\.crsp\\.lock\\.tmp\\.[^\"]+)\", O_WRONLY\\|O_CREAT\\|O_EXCL"
-                      "[^)]*\\) = (\\d+)"),
-           0, &m);
+  // The record is an unnamed file (O_TMPFILE) where the file system allows, else a temp name.
+  size_t temp_open = find(std::regex("openat\\(AT_FDCWD, \"(" + locks +
+                                     "(/\\.crsp\\.lock\\.tmp\\.[^\"]+)?)\", O_WRONLY\\|"
+                                     "(O_CREAT\\|O_EXCL|[^)]*O_TMPFILE)[^)]*\\) = (\\d+)"),
+                          0, &m);
   ASSERT_NE(temp_open, std::string::npos) << slurp(trace);
-  const std::string temp = m[1], temp_fd = m[2];
+  const bool unnamed = !m[2].matched;
+  const std::string temp = m[1], temp_fd = m[4];
   size_t write =
       find(std::regex("write\\(" + temp_fd + ", \"\\{\\\\\"version\\\\\":1"), temp_open, &m);
   ASSERT_NE(write, std::string::npos) << slurp(trace);
   size_t file_sync = find(std::regex("^f(data)?sync\\(" + temp_fd + "\\) += 0"), write, &m);
   ASSERT_NE(file_sync, std::string::npos) << slurp(trace);
+  const std::string from = unnamed ? "/proc/self/fd/" + temp_fd : temp;
   size_t link = find(
-      std::regex("link(at)?\\(.*\"" + temp + "\", .*\"" + locks + "/crsp\\.lock\"[^)]*\\) = 0"), 0,
+      std::regex("link(at)?\\(.*\"" + from + "\", .*\"" + locks + "/crsp\\.lock\"[^)]*\\) = 0"), 0,
       &m);
   ASSERT_NE(link, std::string::npos) << slurp(trace);
   EXPECT_GT(link, file_sync) << "the record must be durable before it is published";

@@ -21,7 +21,7 @@ using testing::TempDir;
 using testing::warden_binary;
 
 struct TraceCounts {
-  int record_fsyncs = 0;              // fsyncs of a lock record (a ".crsp.lock.tmp." file)
+  int record_fsyncs = 0;  // fsyncs of a lock record (unnamed, or a ".crsp.lock.tmp." file)
   int record_fsyncs_after_wake = -1;  // between the last look at the holder and the winning link
   int links_won = 0;                  // links onto crsp.lock that succeeded
   int links_lost = 0;                 // links onto crsp.lock refused because the name was taken
@@ -30,7 +30,9 @@ struct TraceCounts {
 };
 
 TraceCounts count(const std::string& trace) {
-  static const std::regex record_fsync("^f(data)?sync\\(\\d+<[^>]*/\\.crsp\\.lock\\.tmp\\.");
+  // strace -y names an O_TMPFILE file "<dir>/#<inode>>(deleted)" until it is linked.
+  static const std::regex record_fsync(
+      "^f(data)?sync\\(\\d+<[^>]*/(\\.crsp\\.lock\\.tmp\\.[^>]*>|#\\d+>\\(deleted\\))");
   static const std::regex link("^link(at)?\\(.*/crsp\\.lock\"[^)]*\\) = (0|-1 EEXIST)");
   static const std::regex wait("^fcntl\\(\\d+<[^>]*/crsp\\.lock>, F_OFD_SETLKW");
   static const std::regex queue("^fcntl\\(\\d+<[^>]*/\\.crsp\\.waiters>, F_OFD_SETLKW");
