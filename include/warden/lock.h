@@ -185,8 +185,9 @@ class FileLock : public Lock {
 // lease runs out, and lost() becomes true: a refresh refused because the lock is no longer
 // ours is reported at once; other refresh failures are retried until the lease is within a
 // fifth of its length (at most 30 s) of its end, then reported. The callback must not
-// destroy the guard. The destructor stops the refresher and releases the lock unless it was
-// lost (errors are reported as events, never thrown).
+// destroy the guard. The destructor stops the refresher (once it returns, no refresh and no
+// on_lost runs any more; the thread itself ends on its own) and releases the lock unless it
+// was lost (errors are reported as events, never thrown).
 class LockGuard {
  public:
   using LostCallback = std::function<void(const LockToken&, const std::string& reason)>;
@@ -203,7 +204,7 @@ class LockGuard {
 
  private:
   struct State;
-  std::unique_ptr<State> state_;
+  std::shared_ptr<State> state_;  // shared with the refresher thread
 };
 
 // The seed's atomic_lock(): a FileLock and its guard in one object.
