@@ -38,6 +38,8 @@ struct Settings {
   int max_overflow = 2;             // extra connections opened under load, closed after
   int server_connection_limit = 7;  // never more than this in total (WRDS allows ~7)
   double queries_per_minute = 0;    // token bucket; 0 = unlimited (the seed uses 10)
+  int parallel_exports = 2;         // partitions a sync COPYs at once (each a connection;
+                                    // the WRDS preset: 1, each connection is a Duo push)
   std::chrono::milliseconds query_timeout{std::chrono::minutes(5)};
   // A COPY of a whole partition over a slow link legitimately runs longer than a query.
   std::chrono::milliseconds copy_timeout{std::chrono::hours(2)};
@@ -55,6 +57,7 @@ struct Settings {
 //   WARDEN_PASSWORD_COMMAND, WARDEN_PG_POOL_SIZE, WARDEN_PG_MAX_OVERFLOW,
 //   WARDEN_PG_CONNECTION_LIMIT, WARDEN_PG_QPM, WARDEN_PG_QUERY_TIMEOUT and
 //   WARDEN_PG_COPY_TIMEOUT (durations in seconds), WARDEN_PG_MAX_RETRIES,
+//   WARDEN_PG_PARALLEL_EXPORTS (at least 1),
 //   WARDEN_PG_CONNECT_TIMEOUT (seconds), WARDEN_CREDENTIAL_EXPIRES (YYYY-MM-DD).
 // Throws InvalidArgumentError naming the variable when a value does not parse.
 void apply_environment(Settings& settings);

@@ -48,10 +48,14 @@ class PostgresSource : public Source {
   // Source::write_parquet with retries of transient failures (each retry rewrites `path`).
   // The COPY also sends each row's hash (the same hash fingerprint() sums), summed on the
   // way: the export's fingerprint is of exactly the rows written, with no second scan on the
-  // server. The Parquet encoder (a private DuckDB) is kept across calls.
+  // server. The Parquet encoders (private DuckDBs, one per export running at once) are kept
+  // across calls. Safe to call from settings.parallel_exports threads at once.
   ParquetExport write_parquet(const std::string& query, const std::string& path,
                               const std::string& spill_dir) override;
   bool fingerprints_exports() const override { return true; }
+  // settings.parallel_exports (default 2): each export is one server backend running its
+  // COPY, so two use two server cores where one COPY is bound by one.
+  int concurrent_exports() const override;
 
   pg::Pool& pool();
 

@@ -115,6 +115,10 @@ class Source {
   // sync exports several years per pass; otherwise one year at a time, so each year is
   // published as soon as it has arrived).
   virtual bool exports_years_in_one_pass() const { return false; }
+  // How many write_parquet / write_parquet_years calls may run at once, on separate threads
+  // (a sync then exports that many passes side by side while it publishes the one before).
+  // 1, the default, means calls must not overlap.
+  virtual int concurrent_exports() const { return 1; }
 };
 
 // A DuckDB database file opened read-only (so any number of readers may share it; DuckDB

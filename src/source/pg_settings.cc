@@ -29,6 +29,9 @@ Settings wrds_preset() {
   if (user && *user) conninfo += std::string(" user='") + user + "'";
   settings.conninfo = conninfo;
   settings.queries_per_minute = 10;  // the seed's WRDSConfig default
+  // One COPY at a time: each connection is a Duo push (WARDEN_PG_PARALLEL_EXPORTS=2 trades a
+  // second push for up to twice the throughput).
+  settings.parallel_exports = 1;
   return settings;
 }
 
@@ -209,6 +212,11 @@ void apply_environment(Settings& settings) {
   integer("WARDEN_PG_MAX_OVERFLOW", settings.max_overflow);
   integer("WARDEN_PG_CONNECTION_LIMIT", settings.server_connection_limit);
   integer("WARDEN_PG_MAX_RETRIES", settings.max_retries);
+  integer("WARDEN_PG_PARALLEL_EXPORTS", settings.parallel_exports);
+  if (settings.parallel_exports < 1) {
+    throw InvalidArgumentError("WARDEN_PG_PARALLEL_EXPORTS must be at least 1, not " +
+                               std::to_string(settings.parallel_exports));
+  }
   if (auto v = environment("WARDEN_PG_QPM")) {
     settings.queries_per_minute = environment_number("WARDEN_PG_QPM", *v);
   }

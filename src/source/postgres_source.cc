@@ -2,6 +2,8 @@
 // bounded queue and decoded into DuckDB chunks by the caller.
 #include "warden/postgres_source.h"
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -240,13 +242,50 @@ struct PostgresSource::State {
   pg::Settings settings;
   pg::Pool pool;
   pg::RateLimiter limiter;
-  bool binary_fingerprint = true;  // false once the server cannot hash rows in binary
-  // The DuckDB that encodes Parquet, kept across partitions (building one costs ~100 ms of
-  // CPU: its catalog registers every function), with warden_copy_stream registered once.
-  std::string sink_spill_dir;
-  std::optional<duckdb::Database> sink;
-  std::optional<duckdb::Connection> sink_connection;
-  TableFunctionFeed feed;
+  std::atomic<bool> binary_fingerprint{true};  // false once the server cannot hash rows in binary
+
+  // A DuckDB that encodes Parquet, kept across partitions (building one costs ~100 ms of
+  // CPU: its catalog registers every function), with warden_copy_stream registered once on
+  // it, fed from `feed`. One per export running at once: the table function is the
+  // database's, so two exports cannot share one.
+  struct Sink {
+    std::string spill_dir;
+    std::optional<duckdb::Database> database;
+    std::optional<duckdb::Connection> connection;
+    TableFunctionFeed feed;
+  };
+  std::mutex sinks_mutex;
+  std::vector<std::unique_ptr<Sink>> idle_sinks;
+
+  // An idle sink for spill_dir, or a new one. Give it back with return_sink.
+  std::unique_ptr<Sink> take_sink(const std::string& spill_dir) {
+    {
+      std::lock_guard<std::mutex> held(sinks_mutex);
+      for (auto it = idle_sinks.begin(); it != idle_sinks.end(); ++it) {
+        if ((*it)->spill_dir != spill_dir) continue;
+        std::unique_ptr<Sink> sink = std::move(*it);
+        idle_sinks.erase(it);
+        return sink;
+      }
+    }
+    make_directories(spill_dir);
+    auto sink = std::make_unique<Sink>();
+    sink->spill_dir = spill_dir;
+    // 256 MB each: a sync runs settings.parallel_exports of them (2 by default).
+    sink->database = duckdb::Database::in_memory(
+        {{"memory_limit", "256MB"}, {"temp_directory", spill_dir}, {"threads", "1"}});
+    sink->connection = sink->database->connect();
+    register_feed(*sink->connection, &sink->feed);
+    return sink;
+  }
+
+  void return_sink(std::unique_ptr<Sink> sink) {
+    sink->feed = TableFunctionFeed{};
+    std::lock_guard<std::mutex> held(sinks_mutex);
+    // Sinks of another spill directory (an earlier dataset) are not used again.
+    std::erase_if(idle_sinks, [&](const auto& s) { return s->spill_dir != sink->spill_dir; });
+    idle_sinks.push_back(std::move(sink));
+  }
 
   std::vector<pg_internal::PlannedColumn> plan(const std::string& query) {
     limiter.acquire();
@@ -261,44 +300,36 @@ struct PostgresSource::State {
     return std::make_unique<CopyStream>(pool.lease(), std::move(sql), std::move(columns));
   }
 
-  duckdb::Connection& sink_for(const std::string& spill_dir) {
-    if (!sink || sink_spill_dir != spill_dir) {
-      make_directories(spill_dir);
-      sink_connection.reset();
-      sink = duckdb::Database::in_memory(
-          {{"memory_limit", "256MB"}, {"temp_directory", spill_dir}, {"threads", "1"}});
-      sink_connection = sink->connect();
-      sink_spill_dir = spill_dir;
-      register_feed(*sink_connection, &feed);
-    }
-    return *sink_connection;
-  }
-
   // One attempt: COPY from the server into DuckDB's Parquet writer, chunk by chunk, with each
   // row's hash summed on the way (the fingerprint of exactly these rows).
   ParquetExport export_once(const std::string& query, const std::string& path,
                             const std::string& spill_dir) {
-    duckdb::Connection& connection = sink_for(spill_dir);
+    struct Taken {
+      State& state;
+      std::unique_ptr<Sink> sink;
+      ~Taken() { state.return_sink(std::move(sink)); }
+    } taken{*this, take_sink(spill_dir)};
+    Sink& sink = *taken.sink;
     auto columns = plan(query);
-    const char* row_hash = binary_fingerprint ? kBinaryRowHash : kTextRowHash;
-    std::string sql = pg_internal::copy_query_with_row_hash(query, columns, row_hash);
+    const bool binary = binary_fingerprint.load();
+    std::string sql = pg_internal::copy_query_with_row_hash(query, columns,
+                                                            binary ? kBinaryRowHash : kTextRowHash);
     limiter.acquire();
     auto copy = std::make_unique<CopyStream>(pool.lease(), std::move(sql), std::move(columns),
                                              /*row_hash=*/true);
-    feed = TableFunctionFeed{.stream = copy.get()};
+    sink.feed = TableFunctionFeed{.stream = copy.get()};
     try {
-      duckdb::Result result =
-          connection.query("COPY (SELECT * FROM warden_copy_stream()) TO " +
-                           duckdb::quote_literal(path) + " (FORMAT parquet, COMPRESSION zstd)");
+      duckdb::Result result = sink.connection->query(
+          "COPY (SELECT * FROM warden_copy_stream()) TO " + duckdb::quote_literal(path) +
+          " (FORMAT parquet, COMPRESSION zstd)");
       ParquetExport out{static_cast<uint64_t>(result.get_int64(0, 0))};
-      feed = TableFunctionFeed{};
-      out.fingerprint = SourceFingerprint{
-          copy->rows(), (binary_fingerprint ? "r" : "t") + int128_text(copy->row_hash_sum())};
+      out.fingerprint =
+          SourceFingerprint{copy->rows(), (binary ? "r" : "t") + int128_text(copy->row_hash_sum())};
       return out;
     } catch (const duckdb::DuckDbError&) {
-      std::exception_ptr error = feed.error;
-      feed = TableFunctionFeed{};
-      if (error) std::rethrow_exception(error);  // e.g. a retryable dropped connection
+      if (std::exception_ptr error = sink.feed.error) {
+        std::rethrow_exception(error);  // e.g. a retryable dropped connection
+      }
       throw;
     }
   }
@@ -425,6 +456,10 @@ ParquetExport PostgresSource::write_parquet(const std::string& query, const std:
     }
   });
   return result;
+}
+
+int PostgresSource::concurrent_exports() const {
+  return std::max(1, state_->settings.parallel_exports);
 }
 
 pg::Pool& PostgresSource::pool() { return state_->pool; }

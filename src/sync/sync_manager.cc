@@ -1,5 +1,6 @@
 // SyncManager: full and incremental sync, resume from checkpoints.
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -278,10 +279,12 @@ SyncResult SyncManager::sync_years(const DatasetSpec& spec, const std::string& o
         }
       }
     }
-    // The next pass is exported on a second thread while this one is published, so the
+    // The next passes are exported on other threads while this one is published, so the
     // source (a network, or DuckDB on every core) is not idle during the fsyncs, checksums and
-    // commits. Meanwhile only that thread uses the source (the fingerprints were taken above).
-    // If publishing fails, leaving this scope waits for that export and removes its files.
+    // commits: as many at once as the source allows (a PostgreSQL server runs each COPY on
+    // one core). Meanwhile only those threads use the source (the fingerprints were taken
+    // above). Passes are published in order. If publishing fails, leaving this scope waits
+    // for the exports in flight and removes their files.
     using Staged = std::unique_ptr<sync_internal::StagedYears>;
     auto export_pass = [&](size_t i) {
       check_lock();
@@ -290,11 +293,19 @@ SyncResult SyncManager::sync_years(const DatasetSpec& spec, const std::string& o
             src, layout_, options_, spec, passes[i].first, passes[i].second, expected_bytes[i]);
       });
     };
-    std::future<Staged> next;
-    if (!passes.empty()) next = export_pass(0);
+    const size_t in_flight = static_cast<size_t>(std::max(1, src.concurrent_exports()));
+    std::deque<std::future<Staged>> exporting;
+    size_t started_passes = 0;
+    auto start_exports = [&] {
+      while (started_passes < passes.size() && exporting.size() < in_flight) {
+        exporting.push_back(export_pass(started_passes++));
+      }
+    };
+    start_exports();
     for (size_t pass = 0; pass < passes.size(); ++pass) {
-      Staged staged = next.get();
-      if (pass + 1 < passes.size()) next = export_pass(pass + 1);
+      Staged staged = exporting.front().get();
+      exporting.pop_front();
+      start_exports();
       for (const YearExport& export_file : staged->files()) {
         const int year = export_file.year;
         ++index;

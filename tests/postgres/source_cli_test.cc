@@ -9,6 +9,7 @@
 #include "pg_test_support.h"
 #include "warden/events.h"
 #include "warden/postgres.h"
+#include "warden/postgres_source.h"
 
 namespace warden {
 namespace {
@@ -171,6 +172,18 @@ TEST(PostgresSettings, EnvironmentOverridesTuningAndRejectsGarbage) {
   EXPECT_EQ(settings.query_timeout, std::chrono::milliseconds(1500));
   EXPECT_EQ(settings.pool_size, 2);
   EXPECT_EQ(settings.password_command, "pass show wrds");
+  EXPECT_EQ(pg::wrds_preset().parallel_exports, 1) << "one Duo push per sync by default";
+  EXPECT_EQ(pg::Settings{}.parallel_exports, 2);
+  {
+    ScopedEnv parallel("WARDEN_PG_PARALLEL_EXPORTS", "3");
+    pg::apply_environment(settings);
+    EXPECT_EQ(settings.parallel_exports, 3);
+    EXPECT_EQ(PostgresSource(settings).concurrent_exports(), 3);
+  }
+  {
+    ScopedEnv none("WARDEN_PG_PARALLEL_EXPORTS", "0");
+    EXPECT_THROW(pg::apply_environment(settings), InvalidArgumentError);
+  }
   ScopedEnv bad("WARDEN_PG_MAX_RETRIES", "three");
   try {
     pg::apply_environment(settings);

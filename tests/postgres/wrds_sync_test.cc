@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "helpers/test_support.h"
@@ -156,6 +157,34 @@ TEST_F(WrdsSyncTest, EveryDatasetSyncsFromViewsAndMatchesTheSourceRowByRow) {
     }
   }
   EXPECT_TRUE(saw_prc);
+}
+
+// Two COPYs at once (the default) write the same rows and fingerprints as one at a time.
+TEST_F(WrdsSyncTest, TwoExportsAtOnceGiveWhatOneAtATimeGives) {
+  std::map<int, std::pair<uint64_t, std::string>> by_year[2];
+  for (int parallel : {1, 2}) {
+    TempDir dir;
+    pg::Settings s = settings();
+    s.parallel_exports = parallel;
+    PostgresSource source(s);
+    EXPECT_EQ(source.concurrent_exports(), parallel);
+    SyncOptions o = options();
+    o.data_dir = dir.path();
+    const DatasetCatalog catalog = DatasetCatalog::builtin();
+    SyncManager manager(o, catalog, &source);
+    SyncResult result = manager.full_sync("crsp", 2000, 2024, token("crsp"));
+    EXPECT_EQ(result.years_written.size(), 25u);
+    EXPECT_TRUE(manager.verify_integrity("crsp", token("crsp")).clean());
+    const DatasetSpec& crsp = catalog.get("crsp");
+    EXPECT_EQ(rows_differing(crsp.query, dir.path() + "/wrds/crsp/" + crsp.table + "/*.parquet"), 0)
+        << parallel;
+    const Manifest manifest = *load_manifest(DataLayout(dir.path()), "crsp");
+    for (const auto& file : manifest.files) {
+      by_year[parallel - 1][file.year] = {file.source_rows, file.source_fingerprint};
+    }
+  }
+  EXPECT_EQ(by_year[0].size(), 25u);
+  EXPECT_EQ(by_year[0], by_year[1]);
 }
 
 TEST_F(WrdsSyncTest, RevisedPastYearIsRepulledExactlyByIncrementalSync) {

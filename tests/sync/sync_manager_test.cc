@@ -1,5 +1,8 @@
 // Seed 001 cases 20-42, each under its own name (SyncManagerTest.CaseNN_...).
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "sync_fixture.h"
@@ -354,6 +357,60 @@ TEST_F(SyncManagerTest, Case36_NetworkTimeoutResumeContinuesFromCheckpoint) {
   SyncResult r = m.full_sync("crsp", 2020, 2022, token_for("crsp"));
   EXPECT_TRUE(r.resumed);
   EXPECT_EQ(r.years_written, (std::vector<int>{2021, 2022}));
+}
+
+// A source that allows two exports at once (as PostgresSource, one server backend each):
+// the first export waits until a second one has started beside it, so the sync is seen to
+// run them side by side. The exports themselves take turns on the one DuckDB connection.
+class TwoAtOnceSource : public DuckDbSource {
+ public:
+  using DuckDbSource::DuckDbSource;
+  bool exports_years_in_one_pass() const override { return false; }
+  int concurrent_exports() const override { return 2; }
+  ParquetExport write_parquet(const std::string& query, const std::string& path,
+                              const std::string& spill_dir) override {
+    {
+      std::unique_lock<std::mutex> held(mutex_);
+      most_at_once_ = std::max(most_at_once_, ++inside_);
+      changed_.notify_all();
+      changed_.wait_for(held, std::chrono::seconds(30), [&] { return most_at_once_ >= 2; });
+    }
+    struct Leave {
+      TwoAtOnceSource& source;
+      ~Leave() {
+        std::lock_guard<std::mutex> held(source.mutex_);
+        --source.inside_;
+      }
+    } leave{*this};
+    std::lock_guard<std::mutex> one_at_a_time(export_mutex_);
+    return DuckDbSource::write_parquet(query, path, spill_dir);
+  }
+  int most_at_once() {
+    std::lock_guard<std::mutex> held(mutex_);
+    return most_at_once_;
+  }
+
+ private:
+  std::mutex mutex_, export_mutex_;
+  std::condition_variable changed_;
+  int inside_ = 0;
+  int most_at_once_ = 0;
+};
+
+TEST_F(SyncManagerTest, ExportsAsManyPassesAtOnceAsTheSourceAllowsAndPublishesInOrder) {
+  TwoAtOnceSource source(sample_path());
+  std::vector<int> published;
+  SyncOptions o = options();
+  o.on_progress = [&](const PartitionProgress& p) { published.push_back(p.year); };
+  SyncManager m(o, DatasetCatalog::builtin(), &source);
+  SyncResult r = m.full_sync("crsp", 2019, 2023, token_for("crsp"));
+  EXPECT_EQ(source.most_at_once(), 2);
+  EXPECT_EQ(r.years_written, (std::vector<int>{2019, 2020, 2021, 2022, 2023}));
+  EXPECT_EQ(published, r.years_written);
+  EXPECT_TRUE(m.verify_integrity("crsp", token_for("crsp")).clean());
+  EXPECT_EQ(rows_differing("SELECT * FROM crsp.dsf WHERE year(date) BETWEEN 2019 AND 2023",
+                           crsp_dir() + "/*.parquet"),
+            0);
 }
 
 TEST_F(SyncManagerTest, Case37_PartialYearRerunIdempotentNoDuplicates) {
