@@ -146,8 +146,9 @@ class Lock {
 // The file backend. lock_dir is created if missing. The name must be a plain name
 // ([A-Za-z0-9._-], not starting with '.'); InvalidArgumentError otherwise, and also when
 // refresh_interval is not shorter than the lease. Besides "<name>.lock" it uses, in the same
-// directory, "<name>.token" (the fencing token file: the record of the last holder that released, which
-// a release renames there, or a symlink to the number after a recovery or force-unlock) and
+// directory, "<name>.token" (the fencing token file: the record of the last holder that
+// released, which a release renames there, or a symlink to the number after a recovery or
+// force-unlock) and
 // ".<name>.recovery" (the mutex of recoverers, and the gate publishers pass so that only
 // one waiter writes and fsyncs a record at a time) and ".<name>.waiters" (the wait queue:
 // waiters on this host hold its OFD lock one at a time, and only the one holding it sleeps
