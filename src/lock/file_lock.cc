@@ -229,22 +229,19 @@ struct FileLock::State {
   // name, and a symlink to its token takes the token file's place. Meanwhile the token file
   // is missing, but nobody issues a token then: the successor holds the name.
   void give_back_successors_record() noexcept {
+    auto report = [&](const std::string& why) {
+      emit_event(EventLevel::kCritical, "lock.release.conflict",
+                 "release of lock " + paths.name + " moved another holder's record to " +
+                     paths.token + " and could not put it back: " + why,
+                 {{"lock", paths.name}, {"moved_to", paths.token}});
+    };
     try {
       const uint64_t successors = lock_internal::read_token(paths);
-      if (!rename_noreplace(paths.token, paths.lock)) {
-        emit_event(EventLevel::kCritical, "lock.release.conflict",
-                   "release of lock " + paths.name + " moved another holder's record to " +
-                       paths.token + " and could not put it back: a new holder took the name",
-                   {{"lock", paths.name}, {"moved_to", paths.token}});
-        return;
-      }
+      if (!rename_noreplace(paths.token, paths.lock)) return report("a new holder took the name");
       lock_internal::write_token(paths, successors);
       fsync_fd(dir_fd.get(), paths.dir);
     } catch (const std::exception& e) {
-      emit_event(EventLevel::kCritical, "lock.release.conflict",
-                 "release of lock " + paths.name + " moved another holder's record to " +
-                     paths.token + " and could not put it back: " + e.what(),
-                 {{"lock", paths.name}, {"moved_to", paths.token}});
+      report(e.what());
     }
   }
 
