@@ -15,10 +15,20 @@ namespace warden {
 // `stopping`: stop() does not wait for the thread to end (a join costs a wake-up of the
 // thread, about half a millisecond on an idle 2-vCPU VM, paid by every short job under
 // `warden guard run`), only for it to be outside refresh() and on_lost.
+//
+// So the refresher may run on after the guard and the Lock are gone (it may not even have
+// started when stop() returns, and the process may be exiting): it touches `lock` only while
+// it holds `mutex` and `stopping` is false, which stop() ends under that same mutex.
 struct LockGuard::State {
-  State(Lock& l, LostCallback callback) : lock(l), on_lost(std::move(callback)) {}
+  State(Lock& l, LostCallback callback)
+      : lock(l),
+        on_lost(std::move(callback)),
+        refresh_interval(l.options().refresh_interval),
+        lease(l.options().lease) {}
   Lock& lock;
   LostCallback on_lost;
+  const std::chrono::milliseconds refresh_interval;
+  const std::chrono::milliseconds lease;
   std::mutex mutex;  // serialises refresh() and release() on the lock
   std::condition_variable wake;
   std::condition_variable callback_done;
@@ -33,13 +43,12 @@ struct LockGuard::State {
   // must hear it while the lease still protects it, so it can stop before another writer
   // can legitimately start.
   std::chrono::milliseconds safety_margin() const {
-    auto lease = lock.options().lease;
     return std::clamp(lease / 5, std::chrono::milliseconds(1), std::chrono::milliseconds(30000));
   }
 
   void run() {
     std::unique_lock<std::mutex> held(mutex);
-    const auto interval = lock.options().refresh_interval;
+    const auto interval = refresh_interval;
     auto next = SteadyClock::now() + interval;
     while (!stopping) {
       if (wake.wait_until(held, next, [&] { return stopping; })) break;

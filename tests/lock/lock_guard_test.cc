@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <filesystem>
+#include <memory>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "lock_test_support.h"
 #include "warden/failpoint.h"
@@ -130,6 +133,66 @@ TEST(LockGuardTest, ThrowsWhenTheLockIsHeldAndTheWaitRunsOut) {
   TempDir dir;
   AtomicLock held(dir.path(), "crsp", 1s);
   EXPECT_THROW(AtomicLock(dir.path(), "crsp", 50ms), LockAcquisitionError);
+}
+
+// Forwards to a FileLock and counts the calls made once it is retired (the guard's owner is
+// done with it: in a real program the Lock may be destroyed by then).
+class RetiringLock : public Lock {
+ public:
+  explicit RetiringLock(FileLock& inner) : inner_(inner) {}
+  void retire() { retired_.store(true); }
+  int calls_after_retire() const { return calls_after_retire_.load(); }
+  const std::string& name() const override {
+    note_call();
+    return inner_.name();
+  }
+  const LockOptions& options() const override {
+    note_call();
+    return inner_.options();
+  }
+  LockToken acquire(std::chrono::milliseconds timeout) override {
+    note_call();
+    return inner_.acquire(timeout);
+  }
+  std::optional<LockToken> try_acquire() override {
+    note_call();
+    return inner_.try_acquire();
+  }
+  void release(const LockToken& token) override {
+    note_call();
+    inner_.release(token);
+  }
+  LockToken refresh(const LockToken& token) override {
+    note_call();
+    return inner_.refresh(token);
+  }
+
+ private:
+  void note_call() const {
+    if (retired_.load()) calls_after_retire_.fetch_add(1);
+  }
+  FileLock& inner_;
+  std::atomic<bool> retired_{false};
+  mutable std::atomic<int> calls_after_retire_{0};
+};
+
+// The refresher thread outlives the guard (stop() does not join it) and may not even have
+// started when the guard is destroyed; it must then never touch the Lock, which its owner may
+// already have destroyed (`warden guard run` whose command cannot be run: the guard ends at
+// once and the process exits). Many short guards, so that some end before their thread runs.
+TEST(LockGuardTest, TheRefresherNeverTouchesTheLockOnceTheGuardIsGone) {
+  TempDir dir;
+  FileLock inner(dir.path(), "crsp", quick_options());
+  std::vector<std::unique_ptr<RetiringLock>> locks;
+  for (int i = 0; i < 300; ++i) {
+    locks.push_back(std::make_unique<RetiringLock>(inner));
+    { LockGuard guard(*locks.back(), 1s); }
+    locks.back()->retire();
+  }
+  std::this_thread::sleep_for(300ms);  // time for every late refresher to run and end
+  int late_calls = 0;
+  for (const auto& lock : locks) late_calls += lock->calls_after_retire();
+  EXPECT_EQ(late_calls, 0);
 }
 
 }  // namespace
