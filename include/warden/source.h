@@ -121,6 +121,10 @@ class Source {
   virtual int concurrent_exports() const { return 1; }
 };
 
+// The memory limit open_source() gives a DuckDB source unless WARDEN_DUCKDB_MEMORY_LIMIT (a
+// DuckDB size such as "1GB") says otherwise.
+inline constexpr const char* kDuckDbSourceMemoryLimit = "256MB";
+
 // A DuckDB database file opened read-only (so any number of readers may share it; DuckDB
 // refuses while another process has it open read-write, and this says so).
 class DuckDbSource : public Source {
@@ -162,12 +166,13 @@ class DuckDbSource : public Source {
 // ---- Choosing the source (src/source/open_source.cc) ------------------------------------
 
 // Opens a source from its spec: "duckdb:PATH" (or a path ending in .duckdb/.db), opened
-// read-only; or PostgreSQL: "wrds", "postgresql://...", "postgresql:KEY=VALUE..." (a
-// PostgresSource, include/warden/postgres_source.h, which connects on first use). This is the one
-// place a spec becomes a Source: every command that reads a source calls it. Throws
-// InvalidArgumentError (a usage error) for a scheme it does not know, naming the ones it does;
-// duckdb::DuckDbError (kNotFound) when the file is missing, naming the command that creates the
-// sample. Does not block beyond opening the file.
+// read-only with DuckDB's memory_limit at kDuckDbSourceMemoryLimit (or
+// WARDEN_DUCKDB_MEMORY_LIMIT); or PostgreSQL: "wrds", "postgresql://...",
+// "postgresql:KEY=VALUE..." (a PostgresSource, include/warden/postgres_source.h, which connects
+// on first use). This is the one place a spec becomes a Source: every command that reads a
+// source calls it. Throws InvalidArgumentError (a usage error) for a scheme it does not know,
+// naming the ones it does; duckdb::DuckDbError (kNotFound) when the file is missing, naming the
+// command that creates the sample. Does not block beyond opening the file.
 std::unique_ptr<Source> open_source(const std::string& spec);
 
 // Which source to use: `given` (--source) when not empty, else the WARDEN_SOURCE environment

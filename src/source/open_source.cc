@@ -14,12 +14,23 @@ bool ends_with(const std::string& text, const std::string& suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// DuckDB's own default (80% of RAM) lets its cache of the source file's blocks grow with the
+// dataset; a fixed limit keeps a sync's memory the same whatever the size of the source.
+DuckDbSource::Options duckdb_source_options() {
+  DuckDbSource::Options options;
+  const char* limit = std::getenv("WARDEN_DUCKDB_MEMORY_LIMIT");
+  options.memory_limit = limit && *limit ? limit : kDuckDbSourceMemoryLimit;
+  return options;
+}
+
 }  // namespace
 
 std::unique_ptr<Source> open_source(const std::string& spec) {
-  if (spec.rfind("duckdb:", 0) == 0) return std::make_unique<DuckDbSource>(spec.substr(7));
+  if (spec.rfind("duckdb:", 0) == 0) {
+    return std::make_unique<DuckDbSource>(spec.substr(7), duckdb_source_options());
+  }
   if (ends_with(spec, ".duckdb") || ends_with(spec, ".db")) {
-    return std::make_unique<DuckDbSource>(spec);
+    return std::make_unique<DuckDbSource>(spec, duckdb_source_options());
   }
   if (is_postgres_source_spec(spec)) {
     return std::make_unique<PostgresSource>(postgres_settings_for(spec));

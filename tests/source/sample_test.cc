@@ -1,6 +1,11 @@
 // warden sample create: WRDS-shaped, deterministic, and readable through DuckDbSource.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+
 #include "helpers/test_support.h"
 #include "warden/source.h"
 
@@ -100,6 +105,39 @@ TEST(DuckDbSourceTest, MissingFileAndUnknownSchemeNameTheFix) {
     EXPECT_NE(std::string(e.what()).find("warden sample create"), std::string::npos);
   }
   EXPECT_THROW(open_source("ftp://x"), InvalidArgumentError);
+}
+
+// DuckDB's memory_limit as the given source sees it, in DuckDB's own text ("244.1 MiB").
+std::string memory_limit_of(Source& source) {
+  std::unique_ptr<BatchStream> rows = source.stream("SELECT current_setting('memory_limit')");
+  std::optional<duckdb::DataChunk> chunk = rows->next();
+  if (!chunk || chunk->size() != 1) return "";
+  return std::string(chunk->string_value(0, 0));
+}
+
+// What DuckDB prints for a memory_limit of `size`.
+std::string duckdb_text_for(const std::string& size) {
+  duckdb::Database db = duckdb::Database::in_memory({{"memory_limit", size}});
+  duckdb::Connection con = db.connect();
+  return con.query("SELECT current_setting('memory_limit')").get_string(0, 0);
+}
+
+// A sync's memory must not grow with the source: DuckDB's default limit (80% of RAM) lets its
+// cache of the source file's blocks grow with the file. open_source() sets a fixed limit, and
+// WARDEN_DUCKDB_MEMORY_LIMIT overrides it.
+TEST(DuckDbSourceTest, OpenSourceBoundsDuckDbMemoryAndTheEnvironmentOverridesIt) {
+  testing::TempDir dir;
+  create_sample_database(dir / "s.duckdb", {.scale = 0.01, .seed = 1});
+  const std::string spec = "duckdb:" + (dir / "s.duckdb");
+  ::unsetenv("WARDEN_DUCKDB_MEMORY_LIMIT");
+  std::string fixed = memory_limit_of(*open_source(spec));
+  EXPECT_EQ(fixed, duckdb_text_for(kDuckDbSourceMemoryLimit));
+  EXPECT_NE(fixed, memory_limit_of(*std::make_unique<DuckDbSource>(dir / "s.duckdb")));
+  ::setenv("WARDEN_DUCKDB_MEMORY_LIMIT", "1GB", 1);
+  std::string overridden = memory_limit_of(*open_source(dir / "s.duckdb"));
+  ::unsetenv("WARDEN_DUCKDB_MEMORY_LIMIT");
+  EXPECT_EQ(overridden, duckdb_text_for("1GB"));
+  EXPECT_NE(overridden, fixed);
 }
 
 }  // namespace
