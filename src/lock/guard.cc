@@ -48,13 +48,12 @@ struct LockGuard::State {
 
   void run() {
     std::unique_lock<std::mutex> held(mutex);
-    const auto interval = refresh_interval;
-    auto next = SteadyClock::now() + interval;
+    auto next = SteadyClock::now() + refresh_interval;
     while (!stopping) {
       if (wake.wait_until(held, next, [&] { return stopping; })) break;
       try {
         token = lock.refresh(token);
-        next = SteadyClock::now() + interval;
+        next = SteadyClock::now() + refresh_interval;
       } catch (const LockRecoveryError& e) {
         report_lost(held, e.what());
         return;
@@ -68,7 +67,7 @@ struct LockGuard::State {
         }
         auto retry = std::clamp(
             std::chrono::duration_cast<std::chrono::milliseconds>((left - safety_margin()) / 4),
-            std::chrono::milliseconds(1), interval);
+            std::chrono::milliseconds(1), refresh_interval);
         emit_event(EventLevel::kWarning, "lock.refresh_failed",
                    std::string("refresh failed, retrying: ") + e.what(),
                    {{"lock", token.name}, {"token", token.token}});

@@ -26,11 +26,10 @@ DuckDbSource::Options duckdb_source_options() {
 }  // namespace
 
 std::unique_ptr<Source> open_source(const std::string& spec) {
-  if (spec.rfind("duckdb:", 0) == 0) {
-    return std::make_unique<DuckDbSource>(spec.substr(7), duckdb_source_options());
-  }
-  if (ends_with(spec, ".duckdb") || ends_with(spec, ".db")) {
-    return std::make_unique<DuckDbSource>(spec, duckdb_source_options());
+  const bool prefixed = spec.rfind("duckdb:", 0) == 0;
+  if (prefixed || ends_with(spec, ".duckdb") || ends_with(spec, ".db")) {
+    return std::make_unique<DuckDbSource>(prefixed ? spec.substr(7) : spec,
+                                          duckdb_source_options());
   }
   if (is_postgres_source_spec(spec)) {
     return std::make_unique<PostgresSource>(postgres_settings_for(spec));

@@ -132,7 +132,8 @@ TEST(DuckDbSourceTest, OpenSourceBoundsDuckDbMemoryAndTheEnvironmentOverridesIt)
   ::unsetenv("WARDEN_DUCKDB_MEMORY_LIMIT");
   std::string fixed = memory_limit_of(*open_source(spec));
   EXPECT_EQ(fixed, duckdb_text_for(kDuckDbSourceMemoryLimit));
-  EXPECT_NE(fixed, memory_limit_of(*std::make_unique<DuckDbSource>(dir / "s.duckdb")));
+  DuckDbSource with_duckdb_defaults(dir / "s.duckdb");
+  EXPECT_NE(fixed, memory_limit_of(with_duckdb_defaults));
   ::setenv("WARDEN_DUCKDB_MEMORY_LIMIT", "1GB", 1);
   std::string overridden = memory_limit_of(*open_source(dir / "s.duckdb"));
   ::unsetenv("WARDEN_DUCKDB_MEMORY_LIMIT");
