@@ -43,6 +43,29 @@ TEST(LockCliTest, HelpOnEveryLockCommandShowsAnExample) {
   EXPECT_TRUE(contains(group.out, "force-unlock"));
 }
 
+// main() builds only the commands of the group a command line names; a global option's value
+// (here one spelled like another group) must not be taken for that name.
+TEST(LockCliTest, GlobalOptionsAndTheirValuesBeforeTheGroupAreNotTakenForIt) {
+  TempDir dir;
+  const std::string log = dir / "events.jsonl";
+  for (const std::vector<std::string>& line :
+       {std::vector<std::string>{"--data-dir", "sync", "--log-json", "lock", "status", "--lock-dir",
+                                 dir.path()},
+        std::vector<std::string>{"--log-file=" + log, "--data-dir=guard", "lock", "status",
+                                 "--lock-dir", dir.path()},
+        std::vector<std::string>{"--data-dir", "pipeline", "lock", "status", "--lock-dir",
+                                 dir.path()}}) {
+    ChildResult result = run_warden(line);
+    EXPECT_EQ(result.exit_code, 0) << line[0] << " " << line[1] << "\n" << result.err;
+    EXPECT_EQ(result.out, "no locks in " + dir.path() + "\n") << line[0] << " " << line[1];
+  }
+  ChildResult top = run_warden({"--help"});
+  EXPECT_EQ(top.exit_code, 0);
+  for (const char* group : {"sync", "source", "sample", "lock", "guard", "block", "pipeline"}) {
+    EXPECT_TRUE(contains(top.out, std::string("\n  ") + group + " ")) << group << "\n" << top.out;
+  }
+}
+
 TEST(LockCliTest, StatusOfAnEmptyDirectorySaysSo) {
   TempDir dir;
   ChildResult result = run_warden({"lock", "status", "--lock-dir", dir.path()});
