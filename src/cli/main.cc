@@ -51,8 +51,8 @@ std::string_view named_group(int argc, char** argv) {
 }
 
 // Whether to build `group`'s commands: only the named group's when the line names one, since
-// building (and freeing) every command's options costs more than many commands' own work
-// (warden guard run -- true: about a third of its user time, measured with perf).
+// building and freeing every command's options costs more than many commands' own work
+// (warden guard run -- true: about 45% of its user time, measured with perf; bench/README.md).
 bool wanted(const CommandGroup& group, std::string_view named) {
   const bool names_a_group =
       std::any_of(std::begin(kCommandGroups), std::end(kCommandGroups),
