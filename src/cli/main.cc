@@ -2,11 +2,10 @@
 // exit codes.
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-#include <string_view>
+#include <string>
 
 #include "cli.h"
 #include "warden/error.h"
@@ -34,30 +33,27 @@ void configure_logging(const GlobalOptions& globals) {
   configure_events(sinks);
 }
 
-// The command group a command line names: its first word that is neither a global option nor
-// the value of one ("guard" in `warden --log-json guard run ...`); empty when there is none.
-std::string_view named_group(int argc, char** argv) {
+// The command group a command line names: its first word that is neither one of `app`'s own
+// options nor an option's value ("guard" in `warden --data-dir D guard run ...`); nullptr when
+// that word is no group (or there is none), and then every group is built, so usage errors are
+// CLI11's as ever. Building only the named group's commands matters: building and freeing
+// every command's options cost more than many commands' own work (warden guard run -- true:
+// about 45% of its user time, measured with perf; bench/README.md).
+const CommandGroup* named_group(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
-    const std::string_view word = argv[i];
-    if (word == "--data-dir" || word == "--log-file") {
-      ++i;  // its value
-    } else if (word.empty() || word[0] != '-') {
-      return word;
-    } else if (word == "--") {
-      return {};
+    const std::string word = argv[i];
+    if (word == "--") return nullptr;
+    if (!word.empty() && word[0] == '-') {
+      const CLI::Option* option = app.get_option_no_throw(word);
+      if (option && option->get_type_size() > 0) ++i;  // its value ("--x=y" is one word)
+      continue;
     }
+    for (const CommandGroup& group : kCommandGroups) {
+      if (word == group.name) return &group;
+    }
+    return nullptr;
   }
-  return {};
-}
-
-// Whether to build `group`'s commands: only the named group's when the line names one, since
-// building and freeing every command's options costs more than many commands' own work
-// (warden guard run -- true: about 45% of its user time, measured with perf; bench/README.md).
-bool wanted(const CommandGroup& group, std::string_view named) {
-  const bool names_a_group =
-      std::any_of(std::begin(kCommandGroups), std::end(kCommandGroups),
-                  [&](const CommandGroup& each) { return named == each.name; });
-  return !names_a_group || named == group.name;
+  return nullptr;
 }
 
 int run(int argc, char** argv) {
@@ -82,11 +78,11 @@ int run(int argc, char** argv) {
       "Run 'warden COMMAND --help' for a command's options and an example.");
   app.parse_complete_callback([&] { configure_logging(context.globals); });
 
-  const std::string_view named = named_group(argc, argv);
+  const CommandGroup* named = named_group(app, argc, argv);
   for (const CommandGroup& group : kCommandGroups) {
     CLI::App* sub = app.add_subcommand(group.name, group.summary);
     sub->require_subcommand(1);
-    if (wanted(group, named)) group.add(*sub, context);
+    if (!named || named == &group) group.add(*sub, context);
   }
 
   try {
