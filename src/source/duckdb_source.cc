@@ -41,8 +41,6 @@ std::string column_list(const TableSchema& schema) {
   return text;
 }
 
-std::string copy_options() { return "(FORMAT parquet, COMPRESSION zstd)"; }
-
 }  // namespace
 
 ParquetExport Source::write_parquet(const std::string& query, const std::string& path,
@@ -64,7 +62,7 @@ ParquetExport Source::write_parquet(const std::string& query, const std::string&
     }
     appender.close();
   }
-  connection.execute("COPY batches TO " + quote_literal(path) + " " + copy_options());
+  connection.execute("COPY batches TO " + quote_literal(path) + " (" + kParquetCopyOptions + ")");
   return out;
 }
 
@@ -178,11 +176,11 @@ std::vector<YearExport> DuckDbSource::write_parquet_years(const std::string& que
   // how many rows it holds.
   static const std::string kKey = "__warden_year";
   const std::string column = duckdb::quote_identifier(date_column);
-  duckdb::Result r = connection_.query(
-      "COPY (SELECT *, extract(year FROM " + column + ")::INTEGER AS " + kKey + " FROM (" +
-      year_range_query(query, date_column, first, last) + ") AS q) TO " +
-      quote_literal(dir + "/years") + " (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (" + kKey +
-      "), RETURN_STATS)");
+  duckdb::Result r =
+      connection_.query("COPY (SELECT *, extract(year FROM " + column + ")::INTEGER AS " + kKey +
+                        " FROM (" + year_range_query(query, date_column, first, last) +
+                        ") AS q) TO " + quote_literal(dir + "/years") + " (" + kParquetCopyOptions +
+                        ", PARTITION_BY (" + kKey + "), RETURN_STATS)");
   std::map<int, std::vector<YearExport>> written;
   for (size_t row = 0; row < r.row_count(); ++row) {
     const std::string path = r.get_string(0, row);
@@ -211,8 +209,8 @@ std::vector<YearExport> DuckDbSource::write_parquet_years(const std::string& que
 ParquetExport DuckDbSource::write_parquet(const std::string& query, const std::string& path,
                                           const std::string& spill_dir) {
   if (!options_.direct_copy) return Source::write_parquet(query, path, spill_dir);
-  duckdb::Result r =
-      connection_.query("COPY (" + query + ") TO " + quote_literal(path) + " " + copy_options());
+  duckdb::Result r = connection_.query("COPY (" + query + ") TO " + quote_literal(path) + " (" +
+                                       kParquetCopyOptions + ")");
   return {static_cast<uint64_t>(r.get_int64(0, 0))};
 }
 

@@ -319,9 +319,9 @@ struct PostgresSource::State {
                                              /*row_hash=*/true);
     sink.feed = TableFunctionFeed{.stream = copy.get()};
     try {
-      duckdb::Result result = sink.connection->query(
-          "COPY (SELECT * FROM warden_copy_stream()) TO " + duckdb::quote_literal(path) +
-          " (FORMAT parquet, COMPRESSION zstd)");
+      duckdb::Result result =
+          sink.connection->query("COPY (SELECT * FROM warden_copy_stream()) TO " +
+                                 duckdb::quote_literal(path) + " (" + kParquetCopyOptions + ")");
       ParquetExport out{static_cast<uint64_t>(result.get_int64(0, 0))};
       out.fingerprint =
           SourceFingerprint{copy->rows(), (binary ? "r" : "t") + int128_text(copy->row_hash_sum())};
