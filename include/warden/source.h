@@ -43,7 +43,7 @@ struct SourceFingerprint {
 };
 
 // The COPY options (inside the parentheses) of every Parquet file a Source writes: zstd at
-// level 1. On the sample's crsp.dsf, DuckDB wrote the 25 year files at level 1 in about 0.75x
+// level 1. On the sample's crsp.dsf, DuckDB wrote the 25 year files at level 1 in 0.67-0.88x
 // the time of its default level 3, and 3% smaller (bench/README.md, "Sync").
 inline constexpr const char* kParquetCopyOptions =
     "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1";

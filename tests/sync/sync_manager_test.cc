@@ -295,6 +295,18 @@ TEST_F(SyncManagerTest, Case34_FullSyncCreatesExpectedPartitions) {
   EXPECT_EQ(r.manifest.generation, 3u);  // one commit per partition
 }
 
+// Both export routes (several years in one partitioned COPY, one year alone) write zstd.
+TEST_F(SyncManagerTest, EveryPartitionIsZstdParquet) {
+  manager()->full_sync("crsp", 2020, 2021, token_for("crsp"));
+  manager()->full_sync("crsp", 2022, 2022, token_for("crsp"));
+  for (int year = 2020; year <= 2022; ++year) {
+    const std::string metadata = "parquet_metadata('" + crsp_file(year) + "')";
+    EXPECT_GT(query_int("SELECT count(*) FROM " + metadata), 0) << year;
+    EXPECT_EQ(query_int("SELECT count(*) FROM " + metadata + " WHERE compression <> 'ZSTD'"), 0)
+        << year;
+  }
+}
+
 TEST_F(SyncManagerTest, Case35_InterruptedSyncRollbackNoPartialDataVisible) {
   manager()->full_sync("crsp", 2020, 2020, token_for("crsp"));
   const std::string before = sha256_file(crsp_file(2020));
