@@ -295,11 +295,17 @@ TEST_F(SyncManagerTest, Case34_FullSyncCreatesExpectedPartitions) {
   EXPECT_EQ(r.manifest.generation, 3u);  // one commit per partition
 }
 
-// Both export routes (several years in one partitioned COPY, one year alone) write zstd.
+// Every export route writes zstd: several years in one partitioned COPY, one year alone, and
+// the generic streaming export that sources without a COPY of their own inherit.
 TEST_F(SyncManagerTest, EveryPartitionIsZstdParquet) {
   manager()->full_sync("crsp", 2020, 2021, token_for("crsp"));
   manager()->full_sync("crsp", 2022, 2022, token_for("crsp"));
-  for (int year = 2020; year <= 2022; ++year) {
+  DuckDbSource::Options streaming;
+  streaming.direct_copy = false;
+  DuckDbSource streaming_source(sample_path(), streaming);
+  SyncManager(options(), DatasetCatalog::builtin(), &streaming_source)
+      .full_sync("crsp", 2023, 2023, token_for("crsp"));
+  for (int year = 2020; year <= 2023; ++year) {
     const std::string metadata = "parquet_metadata('" + crsp_file(year) + "')";
     EXPECT_GT(query_int("SELECT count(*) FROM " + metadata), 0) << year;
     EXPECT_EQ(query_int("SELECT count(*) FROM " + metadata + " WHERE compression <> 'ZSTD'"), 0)
